@@ -1,0 +1,210 @@
+//! The AMQP bus: one connection with a confirm-mode publishing channel, re-established on demand
+//! after the broker goes away, and topic exchanges declared durable.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use tokio::sync::Mutex;
+
+use crate::config::AmqpArgs;
+
+/// How long a publish may wait for the broker's confirm.
+const CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A broker failure.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    /// Connection, channel or publish failed.
+    #[error("amqp: {0}")]
+    Amqp(#[from] lapin::Error),
+    /// The broker did not confirm in time.
+    #[error("publish not confirmed within {0:?}")]
+    Timeout(Duration),
+    /// The broker refused the message (basic.nack).
+    #[error("publish nacked by the broker")]
+    Nacked,
+}
+
+struct Link {
+    conn: Connection,
+    publisher: Channel,
+}
+
+/// A shared handle on the broker. Cheap to clone.
+#[derive(Clone)]
+pub struct Bus {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    args: AmqpArgs,
+    link: Mutex<Option<Link>>,
+}
+
+impl std::fmt::Debug for Bus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bus")
+            .field("args", &self.inner.args)
+            .finish()
+    }
+}
+
+impl Bus {
+    /// A bus that connects on first use (so a service can start while the broker is down).
+    pub fn lazy(args: AmqpArgs) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                args,
+                link: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// A bus connected now, with both exchanges declared.
+    pub async fn connect(args: AmqpArgs) -> Result<Self, BusError> {
+        let bus = Self::lazy(args);
+        bus.publisher().await?;
+        Ok(bus)
+    }
+
+    /// Names and URL.
+    pub fn args(&self) -> &AmqpArgs {
+        &self.inner.args
+    }
+
+    /// Name of the events exchange.
+    pub fn events_exchange(&self) -> &str {
+        &self.inner.args.events_exchange
+    }
+
+    /// Name of the updates exchange.
+    pub fn updates_exchange(&self) -> &str {
+        &self.inner.args.updates_exchange
+    }
+
+    async fn open(&self) -> Result<Link, BusError> {
+        let conn =
+            Connection::connect(&self.inner.args.url, ConnectionProperties::default()).await?;
+        let publisher = conn.create_channel().await?;
+        publisher
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        for exchange in [self.events_exchange(), self.updates_exchange()] {
+            declare_topic(&publisher, exchange).await?;
+        }
+        tracing::info!(
+            events = self.events_exchange(),
+            updates = self.updates_exchange(),
+            "connected to RabbitMQ"
+        );
+        Ok(Link { conn, publisher })
+    }
+
+    /// The confirm-mode channel, reconnecting when the previous one is gone.
+    async fn publisher(&self) -> Result<Channel, BusError> {
+        let mut guard = self.inner.link.lock().await;
+        if let Some(link) = guard.as_ref() {
+            if link.conn.status().connected() && link.publisher.status().connected() {
+                return Ok(link.publisher.clone());
+            }
+        }
+        let link = self.open().await?;
+        let ch = link.publisher.clone();
+        *guard = Some(link);
+        Ok(ch)
+    }
+
+    /// Forgets the current connection so the next call reconnects.
+    async fn reset(&self) {
+        if let Some(link) = self.inner.link.lock().await.take() {
+            let _ = link.conn.close(200, "reset").await;
+        }
+    }
+
+    /// A fresh channel on the shared connection, for consumers.
+    pub async fn channel(&self) -> Result<Channel, BusError> {
+        self.publisher().await?;
+        let guard = self.inner.link.lock().await;
+        match guard.as_ref() {
+            Some(link) => Ok(link.conn.create_channel().await?),
+            None => Err(BusError::Amqp(lapin::Error::InvalidConnectionState(
+                lapin::ConnectionState::Closed,
+            ))),
+        }
+    }
+
+    /// Publishes a persistent JSON message and waits for the broker's confirm.
+    pub async fn publish_json(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        message_id: &str,
+        body: &[u8],
+    ) -> Result<(), BusError> {
+        let result = self
+            .try_publish(exchange, routing_key, message_id, body)
+            .await;
+        if result.is_err() {
+            self.reset().await;
+        }
+        result
+    }
+
+    async fn try_publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        message_id: &str,
+        body: &[u8],
+    ) -> Result<(), BusError> {
+        let ch = self.publisher().await?;
+        let props = BasicProperties::default()
+            .with_content_type("application/json".into())
+            .with_delivery_mode(2)
+            .with_message_id(message_id.into());
+        let confirm = ch
+            .basic_publish(
+                exchange,
+                routing_key,
+                BasicPublishOptions::default(),
+                body,
+                props,
+            )
+            .await?;
+        match tokio::time::timeout(CONFIRM_TIMEOUT, confirm).await {
+            Err(_) => Err(BusError::Timeout(CONFIRM_TIMEOUT)),
+            Ok(Err(e)) => Err(e.into()),
+            Ok(Ok(c)) if c.is_nack() => Err(BusError::Nacked),
+            Ok(Ok(_)) => Ok(()),
+        }
+    }
+
+    /// True when a connection is up or can be made now.
+    pub async fn check(&self) -> Result<(), BusError> {
+        self.publisher().await.map(|_| ())
+    }
+
+    /// Closes the connection (graceful shutdown).
+    pub async fn close(&self) {
+        if let Some(link) = self.inner.link.lock().await.take() {
+            let _ = link.conn.close(200, "shutdown").await;
+        }
+    }
+}
+
+/// Declares a durable topic exchange.
+pub async fn declare_topic(ch: &Channel, name: &str) -> Result<(), lapin::Error> {
+    ch.exchange_declare(
+        name,
+        ExchangeKind::Topic,
+        ExchangeDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+}

@@ -1,0 +1,141 @@
+//! The domain error: what went wrong, in terms a caller can act on. The API maps each variant to
+//! an HTTP status and a stable snake_case code; storage and broker causes stay in the logs.
+
+use serde_json::Value;
+
+/// A domain operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The entity does not exist (for this tenant).
+    #[error("{message}")]
+    NotFound {
+        /// Stable code, e.g. `dialog_not_found`.
+        code: &'static str,
+        /// Human text.
+        message: String,
+    },
+    /// The request conflicts with stored state (duplicate id, ...).
+    #[error("{message}")]
+    Conflict {
+        /// Stable code.
+        code: &'static str,
+        /// Human text.
+        message: String,
+    },
+    /// The input is well-formed JSON but breaks a rule.
+    #[error("{message}")]
+    Invalid {
+        /// Stable code.
+        code: &'static str,
+        /// Human text.
+        message: String,
+        /// Per-field details.
+        details: Option<Value>,
+    },
+    /// The caller may not do this (e.g. sender not a member).
+    #[error("{message}")]
+    Forbidden {
+        /// Stable code.
+        code: &'static str,
+        /// Human text.
+        message: String,
+    },
+    /// MongoDB failed.
+    #[error("storage error: {0}")]
+    Storage(#[from] mongodb::error::Error),
+    /// RabbitMQ failed.
+    #[error("broker error: {0}")]
+    Broker(String),
+    /// Anything else that is our fault.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Shorthand for results of domain operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A `NotFound` with the given code and text.
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Error::NotFound {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// A `Conflict` with the given code and text.
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Conflict {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// An `Invalid` without details.
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Invalid {
+            code,
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    /// A `Forbidden` with the given code and text.
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Forbidden {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// Wraps a domain error so it can leave a MongoDB transaction callback (which must return a
+    /// driver error) and be recovered by [`Error::from_txn`].
+    pub fn into_txn(self) -> mongodb::error::Error {
+        match self {
+            Error::Storage(e) => e,
+            other => mongodb::error::Error::custom(std::sync::Arc::new(other)),
+        }
+    }
+
+    /// Recovers a domain error wrapped by [`Error::into_txn`], or wraps a plain driver error.
+    pub fn from_txn(e: mongodb::error::Error) -> Self {
+        if let Some(inner) = e.get_custom::<std::sync::Arc<Error>>() {
+            return inner.shallow_clone();
+        }
+        Error::Storage(e)
+    }
+
+    fn shallow_clone(&self) -> Self {
+        match self {
+            Error::NotFound { code, message } => Error::not_found(code, message.clone()),
+            Error::Conflict { code, message } => Error::conflict(code, message.clone()),
+            Error::Invalid {
+                code,
+                message,
+                details,
+            } => Error::Invalid {
+                code,
+                message: message.clone(),
+                details: details.clone(),
+            },
+            Error::Forbidden { code, message } => Error::forbidden(code, message.clone()),
+            Error::Storage(e) => Error::Storage(e.clone()),
+            Error::Broker(m) => Error::Broker(m.clone()),
+            Error::Internal(m) => Error::Internal(m.clone()),
+        }
+    }
+}
+
+/// True when a driver error is a unique-index violation (code 11000), however it is wrapped.
+pub fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
+    use mongodb::error::{ErrorKind, WriteFailure};
+    match e.kind.as_ref() {
+        ErrorKind::Write(WriteFailure::WriteError(we)) => we.code == 11000,
+        ErrorKind::InsertMany(im) => im
+            .write_errors
+            .as_ref()
+            .is_some_and(|errs| errs.iter().any(|w| w.code == 11000)),
+        ErrorKind::Command(ce) => ce.code == 11000,
+        _ => false,
+    }
+}

@@ -1,0 +1,16 @@
+//! Structured logging with `tracing`: human-readable text or one JSON object per line.
+
+use tracing_subscriber::{fmt, EnvFilter};
+
+use crate::config::{LogArgs, LogFormat};
+
+/// Installs the global subscriber. Safe to call more than once (later calls do nothing), so
+/// tests that start several services in one process can call it freely.
+pub fn init(args: &LogArgs) {
+    let filter = EnvFilter::try_new(&args.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = fmt().with_env_filter(filter).with_target(true);
+    let _ = match args.log_format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}

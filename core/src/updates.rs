@@ -1,0 +1,1 @@
+//! Per-user sequenced updates: storage and reads (owned by the update worker work).

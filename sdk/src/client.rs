@@ -1,0 +1,429 @@
+//! An async HTTP client for the tenant REST API and the BFF auth routes.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), chat3_sdk::client::Error> {
+//! use chat3_sdk::{client::Client, CreateDialog, MemberInput};
+//! let api = Client::new("http://127.0.0.1:3000", "c3k_...");
+//! let dialog = api
+//!     .create_dialog(&CreateDialog {
+//!         members: vec![MemberInput { user_id: "alice".parse()?, user_type: Default::default() }],
+//!         name: None,
+//!         meta: None,
+//!         created_by: None,
+//!     })
+//!     .await?;
+//! # let _ = dialog; Ok(()) }
+//! ```
+
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::ids::{DialogId, IdError, TenantId, UserId};
+use crate::types::*;
+
+/// What can go wrong calling the API.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The server answered with an error body.
+    #[error("{status}: {} ({})", body.message, body.code)]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// The JSON error body.
+        body: ErrorBody,
+    },
+    /// Transport failure or an unparseable response.
+    #[error("http: {0}")]
+    Http(#[from] reqwest::Error),
+    /// The server answered with a body this client cannot read.
+    #[error("unexpected response {status}: {body}")]
+    Unexpected {
+        /// HTTP status.
+        status: u16,
+        /// Raw body.
+        body: String,
+    },
+    /// An identifier given to the client is invalid.
+    #[error(transparent)]
+    Id(#[from] IdError),
+}
+
+impl Error {
+    /// The HTTP status of an API error.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::Api { status, .. } | Error::Unexpected { status, .. } => Some(*status),
+            Error::Http(e) => e.status().map(|s| s.as_u16()),
+            Error::Id(_) => None,
+        }
+    }
+
+    /// The stable `code` of an API error.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Error::Api { body, .. } => Some(&body.code),
+            _ => None,
+        }
+    }
+}
+
+/// Options of `GET /api/dialogs/{d}/messages`.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageQuery {
+    /// 1-based page (offset mode, newest first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<u64>,
+    /// Page size, at most 100.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
+    /// Only messages with a smaller seq (newest first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before_seq: Option<u64>,
+    /// Only messages with a larger seq (oldest first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after_seq: Option<u64>,
+}
+
+/// A raw response, for callers that check status codes and bodies themselves.
+#[derive(Debug, Clone)]
+pub struct RawResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// Response headers, lower-case names.
+    pub headers: Vec<(String, String)>,
+    /// Parsed JSON body (`Null` when empty or not JSON).
+    pub body: Value,
+}
+
+impl RawResponse {
+    /// The first value of a header.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A client of one chat3 API (or BFF) base URL, authenticated with one key.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    api_key: Option<String>,
+    tenant: Option<String>,
+    bearer: Option<String>,
+}
+
+impl Client {
+    /// A client for `base_url` (e.g. `http://127.0.0.1:3000`) sending `X-API-Key: api_key`.
+    pub fn new(base_url: impl Into<String>, api_key: impl Into<String>) -> Self {
+        let mut c = Self::anonymous(base_url);
+        c.api_key = Some(api_key.into());
+        c
+    }
+
+    /// A client without credentials (health checks, BFF login).
+    pub fn anonymous(base_url: impl Into<String>) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            base: base_url.into().trim_end_matches('/').to_owned(),
+            api_key: None,
+            tenant: None,
+            bearer: None,
+        }
+    }
+
+    /// The same client sending `X-Tenant-ID: tenant` (required for the operator key).
+    pub fn with_tenant(mut self, tenant: impl Into<String>) -> Self {
+        self.tenant = Some(tenant.into());
+        self
+    }
+
+    /// The same client sending `Authorization: Bearer token` (BFF end-user routes).
+    pub fn with_bearer(mut self, token: impl Into<String>) -> Self {
+        self.bearer = Some(token.into());
+        self
+    }
+
+    /// The base URL.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let mut rb = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(k) = &self.api_key {
+            rb = rb.header("X-API-Key", k);
+        }
+        if let Some(t) = &self.tenant {
+            rb = rb.header("X-Tenant-ID", t);
+        }
+        if let Some(b) = &self.bearer {
+            rb = rb.bearer_auth(b);
+        }
+        rb
+    }
+
+    async fn send<T: DeserializeOwned>(&self, rb: reqwest::RequestBuilder) -> Result<T, Error> {
+        let resp = rb.send().await?;
+        let status = resp.status();
+        let bytes = resp.bytes().await?;
+        if status.is_success() {
+            return serde_json::from_slice(&bytes).map_err(|_| Error::Unexpected {
+                status: status.as_u16(),
+                body: String::from_utf8_lossy(&bytes).into_owned(),
+            });
+        }
+        match serde_json::from_slice::<ErrorBody>(&bytes) {
+            Ok(body) => Err(Error::Api {
+                status: status.as_u16(),
+                body,
+            }),
+            Err(_) => Err(Error::Unexpected {
+                status: status.as_u16(),
+                body: String::from_utf8_lossy(&bytes).into_owned(),
+            }),
+        }
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, Error> {
+        self.send(self.request(Method::GET, path)).await
+    }
+
+    async fn post<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, Error> {
+        self.send(self.request(Method::POST, path).json(body)).await
+    }
+
+    /// Any request, returning status, headers and JSON body without interpreting them.
+    pub async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        extra_headers: &[(&str, &str)],
+    ) -> Result<RawResponse, Error> {
+        let method = Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET);
+        let mut rb = self.request(method, path);
+        for (k, v) in extra_headers {
+            rb = rb.header(*k, *v);
+        }
+        if let Some(b) = body {
+            rb = rb.json(b);
+        }
+        let resp = rb.send().await?;
+        let status = resp.status().as_u16();
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_ascii_lowercase(),
+                    v.to_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        let bytes = resp.bytes().await?;
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Ok(RawResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// `GET /health`: true when the server answers 200.
+    pub async fn health(&self) -> Result<bool, Error> {
+        let resp = self.request(Method::GET, "/health").send().await?;
+        Ok(resp.status() == StatusCode::OK)
+    }
+
+    /// `GET /ready`.
+    pub async fn ready(&self) -> Result<Readiness, Error> {
+        self.get("/ready").await
+    }
+
+    // ---- tenants and keys (operator key) ----
+
+    /// `POST /api/tenants`.
+    pub async fn create_tenant(&self, req: &CreateTenant) -> Result<Tenant, Error> {
+        Ok(self
+            .post::<_, Data<Tenant>>("/api/tenants", req)
+            .await?
+            .data)
+    }
+
+    /// `GET /api/tenants`.
+    pub async fn list_tenants(&self, page: u64, limit: u64) -> Result<Page<Tenant>, Error> {
+        self.get(&format!("/api/tenants?page={page}&limit={limit}"))
+            .await
+    }
+
+    /// `POST /api/tenants/{id}/api-keys`: the response carries the secret, shown only once.
+    pub async fn create_api_key(
+        &self,
+        tenant: &TenantId,
+        req: &CreateApiKey,
+    ) -> Result<CreatedApiKey, Error> {
+        let path = format!("/api/tenants/{tenant}/api-keys");
+        Ok(self.post::<_, Data<CreatedApiKey>>(&path, req).await?.data)
+    }
+
+    /// `GET /api/tenants/{id}/api-keys`.
+    pub async fn list_api_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKeyInfo>, Error> {
+        let path = format!("/api/tenants/{tenant}/api-keys");
+        Ok(self.get::<Page<ApiKeyInfo>>(&path).await?.data)
+    }
+
+    /// `DELETE /api/tenants/{id}/api-keys/{keyId}`.
+    pub async fn revoke_api_key(
+        &self,
+        tenant: &TenantId,
+        key_id: &str,
+    ) -> Result<ApiKeyInfo, Error> {
+        let path = format!("/api/tenants/{tenant}/api-keys/{key_id}");
+        Ok(self
+            .send::<Data<ApiKeyInfo>>(self.request(Method::DELETE, &path))
+            .await?
+            .data)
+    }
+
+    // ---- dialogs and messages ----
+
+    /// `POST /api/dialogs`.
+    pub async fn create_dialog(&self, req: &CreateDialog) -> Result<Dialog, Error> {
+        Ok(self
+            .post::<_, Data<Dialog>>("/api/dialogs", req)
+            .await?
+            .data)
+    }
+
+    /// `GET /api/dialogs`.
+    pub async fn list_dialogs(&self, page: u64, limit: u64) -> Result<Page<Dialog>, Error> {
+        self.get(&format!("/api/dialogs?page={page}&limit={limit}"))
+            .await
+    }
+
+    /// `GET /api/dialogs/{id}`.
+    pub async fn get_dialog(&self, dialog: &DialogId) -> Result<Dialog, Error> {
+        Ok(self
+            .get::<Data<Dialog>>(&format!("/api/dialogs/{dialog}"))
+            .await?
+            .data)
+    }
+
+    /// `POST /api/dialogs/{id}/messages`.
+    pub async fn send_message(
+        &self,
+        dialog: &DialogId,
+        req: &CreateMessage,
+    ) -> Result<Message, Error> {
+        let path = format!("/api/dialogs/{dialog}/messages");
+        Ok(self.post::<_, Data<Message>>(&path, req).await?.data)
+    }
+
+    /// `GET /api/dialogs/{id}/messages`.
+    pub async fn list_messages(
+        &self,
+        dialog: &DialogId,
+        query: &MessageQuery,
+    ) -> Result<Page<Message>, Error> {
+        let qs = serde_json::to_value(query)
+            .ok()
+            .and_then(|v| v.as_object().cloned())
+            .map(|o| {
+                o.iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join("&")
+            })
+            .unwrap_or_default();
+        self.get(&format!("/api/dialogs/{dialog}/messages?{qs}"))
+            .await
+    }
+
+    // ---- the user's view ----
+
+    /// `GET /api/users/{u}/dialogs`: the inbox, newest activity first.
+    pub async fn user_dialogs(
+        &self,
+        user: &UserId,
+        page: u64,
+        limit: u64,
+    ) -> Result<Page<InboxDialog>, Error> {
+        self.get(&format!(
+            "/api/users/{}/dialogs?page={page}&limit={limit}",
+            encode_path(user.as_str())
+        ))
+        .await
+    }
+
+    /// `POST /api/users/{u}/dialogs/{d}/markAllRead`.
+    pub async fn mark_all_read(
+        &self,
+        user: &UserId,
+        dialog: &DialogId,
+    ) -> Result<ReadState, Error> {
+        let path = format!(
+            "/api/users/{}/dialogs/{dialog}/markAllRead",
+            encode_path(user.as_str())
+        );
+        Ok(self
+            .post::<_, Data<ReadState>>(&path, &serde_json::json!({}))
+            .await?
+            .data)
+    }
+
+    /// `GET /api/users/{u}/updates?since=&limit=`.
+    pub async fn user_updates(
+        &self,
+        user: &UserId,
+        since: u64,
+        limit: u64,
+    ) -> Result<UpdatesPage, Error> {
+        self.get(&format!(
+            "/api/users/{}/updates?since={since}&limit={limit}",
+            encode_path(user.as_str())
+        ))
+        .await
+    }
+
+    // ---- BFF ----
+
+    /// BFF `POST /api/auth/request-code`.
+    pub async fn request_code(&self, req: &RequestCode) -> Result<CodeSent, Error> {
+        Ok(self
+            .post::<_, Data<CodeSent>>("/api/auth/request-code", req)
+            .await?
+            .data)
+    }
+
+    /// BFF `POST /api/auth/verify-code`.
+    pub async fn verify_code(&self, req: &VerifyCode) -> Result<Session, Error> {
+        Ok(self
+            .post::<_, Data<Session>>("/api/auth/verify-code", req)
+            .await?
+            .data)
+    }
+}
+
+/// Percent-encodes a path segment (user ids may hold `@`, `+`, `%`, ...).
+pub fn encode_path(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

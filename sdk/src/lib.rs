@@ -1,0 +1,11 @@
+//! chat3 wire types, shared by the servers and their clients so the two cannot drift, and an
+//! async HTTP client (feature `client`, on by default).
+
+pub mod ids;
+pub mod types;
+
+#[cfg(feature = "client")]
+pub mod client;
+
+pub use ids::{DialogId, IdError, MessageId, Scope, TenantId, UserId, UserType};
+pub use types::*;

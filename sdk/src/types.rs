@@ -1,0 +1,479 @@
+//! Request and response bodies of the REST API, the event envelope and the update record.
+//! Field names are camelCase on the wire; timestamps are integer milliseconds since the epoch.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::ids::{DialogId, MessageId, Scope, TenantId, UserId, UserType};
+
+/// Free-form metadata embedded in its entity (`meta.<key>`).
+pub type Meta = BTreeMap<String, Value>;
+
+/// The body of every error response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// The HTTP reason phrase, e.g. `Not Found`.
+    pub error: String,
+    /// A human-readable explanation.
+    pub message: String,
+    /// A stable snake_case code, e.g. `dialog_not_found`.
+    pub code: String,
+    /// Per-field problems, for validation errors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<Value>,
+}
+
+/// `{data, message?}`: the envelope of single-object responses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Data<T> {
+    /// The payload.
+    pub data: T,
+    /// An optional note for humans.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// Offset pagination block of list responses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pagination {
+    /// 1-based page number.
+    pub page: u64,
+    /// Page size (1-100).
+    pub limit: u64,
+    /// Total number of matching items.
+    pub total: u64,
+    /// Number of pages.
+    pub pages: u64,
+}
+
+impl Pagination {
+    /// The block for `total` items shown `limit` per page, on page `page`.
+    pub fn new(page: u64, limit: u64, total: u64) -> Self {
+        let pages = if limit == 0 { 0 } else { total.div_ceil(limit) };
+        Self {
+            page,
+            limit,
+            total,
+            pages,
+        }
+    }
+}
+
+/// `{data, pagination}`: the envelope of offset-paginated lists.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Page<T> {
+    /// The items of this page.
+    pub data: Vec<T>,
+    /// Where this page sits.
+    pub pagination: Pagination,
+}
+
+/// A tenant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tenant {
+    /// The tenant id.
+    pub tenant_id: TenantId,
+    /// Display name.
+    pub name: String,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+/// `POST /api/tenants`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateTenant {
+    /// The id to create.
+    pub tenant_id: TenantId,
+    /// Display name; defaults to the id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// `POST /api/tenants/{id}/api-keys`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateApiKey {
+    /// A label for humans.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Scopes; all of `read`, `write`, `delete` when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<Scope>>,
+}
+
+/// An API key as listed: never the secret itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKeyInfo {
+    /// Key id (`key_...`), used to revoke it.
+    pub key_id: String,
+    /// The tenant the key acts for.
+    pub tenant_id: TenantId,
+    /// Label.
+    pub name: String,
+    /// Granted scopes.
+    pub scopes: Vec<Scope>,
+    /// The first characters of the secret, to recognise it.
+    pub prefix: String,
+    /// Creation time.
+    pub created_at: i64,
+    /// Set once revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<i64>,
+}
+
+/// The response to key creation: the only time the secret is shown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedApiKey {
+    /// The stored description of the key.
+    #[serde(flatten)]
+    pub info: ApiKeyInfo,
+    /// The secret to send as `X-API-Key`.
+    pub key: String,
+}
+
+/// A member to add to a dialog.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MemberInput {
+    /// The user.
+    pub user_id: UserId,
+    /// The user's type; `user` when omitted.
+    #[serde(default, rename = "type")]
+    pub user_type: UserType,
+}
+
+/// `POST /api/dialogs`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateDialog {
+    /// Initial members (at least one).
+    pub members: Vec<MemberInput>,
+    /// Display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Metadata.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<Meta>,
+    /// Who creates it (actor of the event); the first member when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<UserId>,
+}
+
+/// A dialog member with their read watermark.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Member {
+    /// The user.
+    pub user_id: UserId,
+    /// The user's type.
+    #[serde(rename = "type")]
+    pub user_type: UserType,
+    /// Highest message seq the member has read.
+    pub last_read_seq: u64,
+    /// Unread messages for this member.
+    pub unread_count: u64,
+    /// When the member joined.
+    pub joined_at: i64,
+}
+
+/// A dialog.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Dialog {
+    /// Id.
+    pub dialog_id: DialogId,
+    /// Owning tenant.
+    pub tenant_id: TenantId,
+    /// Display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Metadata.
+    #[serde(default)]
+    pub meta: Meta,
+    /// Who created it.
+    pub created_by: UserId,
+    /// Seq of the newest message (0 when empty).
+    pub last_seq: u64,
+    /// Number of countable (non-`system.*`) messages.
+    pub message_count: u64,
+    /// Members.
+    pub members: Vec<Member>,
+    /// Creation time.
+    pub created_at: i64,
+    /// Last change or message.
+    pub updated_at: i64,
+}
+
+/// `POST /api/dialogs/{d}/messages`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateMessage {
+    /// Author; must be a member unless `type` starts with `system.`.
+    pub sender_id: UserId,
+    /// Text, at most 10,000 characters.
+    pub content: String,
+    /// `text` when omitted; `system.*` types do not count as unread.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub message_type: Option<String>,
+    /// Metadata.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<Meta>,
+    /// A message of the same dialog this one quotes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quoted_message_id: Option<MessageId>,
+    /// Client-chosen dedup key, unique per (tenant, dialog, sender).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_message_id: Option<String>,
+}
+
+/// A message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Message {
+    /// Id.
+    pub message_id: MessageId,
+    /// Owning tenant.
+    pub tenant_id: TenantId,
+    /// Dialog.
+    pub dialog_id: DialogId,
+    /// Position in the dialog, strictly increasing from 1.
+    pub seq: u64,
+    /// Author.
+    pub sender_id: UserId,
+    /// Text.
+    pub content: String,
+    /// Type (`text`, `system.*`, ...).
+    #[serde(rename = "type")]
+    pub message_type: String,
+    /// Metadata.
+    #[serde(default)]
+    pub meta: Meta,
+    /// Quoted message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quoted_message_id: Option<MessageId>,
+    /// Client dedup key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_message_id: Option<String>,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+/// One entry of a user's inbox (`GET /api/users/{u}/dialogs`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InboxDialog {
+    /// Dialog.
+    pub dialog_id: DialogId,
+    /// Display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Metadata.
+    #[serde(default)]
+    pub meta: Meta,
+    /// Unread messages for this user.
+    pub unread_count: u64,
+    /// This user's read watermark.
+    pub last_read_seq: u64,
+    /// Seq of the newest message.
+    pub last_seq: u64,
+    /// The newest message, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_message: Option<Message>,
+    /// Newest activity in the dialog (message or creation).
+    pub last_interaction_at: i64,
+}
+
+/// Result of `POST /api/users/{u}/dialogs/{d}/markAllRead`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadState {
+    /// Dialog.
+    pub dialog_id: DialogId,
+    /// Member.
+    pub user_id: UserId,
+    /// The watermark after the call.
+    pub last_read_seq: u64,
+    /// Unread after the call.
+    pub unread_count: u64,
+}
+
+/// Kind of an update, the last part of its routing key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UpdateType {
+    /// A message was created or changed.
+    Message,
+    /// Dialog state (membership, read watermark, name) changed.
+    Dialog,
+    /// A user changed.
+    User,
+    /// Ephemeral typing indicator (never stored).
+    Typing,
+    /// Ephemeral presence (never stored).
+    Presence,
+}
+
+impl UpdateType {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpdateType::Message => "message",
+            UpdateType::Dialog => "dialog",
+            UpdateType::User => "user",
+            UpdateType::Typing => "typing",
+            UpdateType::Presence => "presence",
+        }
+    }
+}
+
+/// A per-user update: one per (event, recipient), sequenced per (tenant, user).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Update {
+    /// Id.
+    pub update_id: String,
+    /// Tenant.
+    pub tenant_id: TenantId,
+    /// Recipient.
+    pub user_id: UserId,
+    /// Recipient's type (part of the routing key).
+    pub user_type: UserType,
+    /// Per-user sequence; absent for ephemeral updates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    /// Kind.
+    pub update_type: UpdateType,
+    /// The event type that caused it.
+    pub event_type: String,
+    /// The event that caused it.
+    pub event_id: String,
+    /// Dialog, when the event concerns one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dialog_id: Option<DialogId>,
+    /// Creation time.
+    pub created_at: i64,
+    /// Sections the client needs without another call (`message`, `dialog`, `member`).
+    pub data: Value,
+}
+
+/// `GET /api/users/{u}/updates` response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdatesPage {
+    /// Updates after `since`, in seq order.
+    pub data: Vec<Update>,
+    /// More updates follow the last one returned.
+    pub has_more: bool,
+    /// `since` is older than retention: the client must reload its state.
+    pub resync_required: bool,
+    /// Highest seq stored for the user (0 when none).
+    pub head_seq: u64,
+}
+
+/// The event envelope published on `chat3_events` with routing key `{eventType}.{tenantId}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventEnvelope {
+    /// Unique id; also the AMQP `message_id`.
+    pub event_id: String,
+    /// Tenant.
+    pub tenant_id: TenantId,
+    /// e.g. `message.create`.
+    pub event_type: String,
+    /// e.g. `message`.
+    pub entity_type: String,
+    /// Id of the entity.
+    pub entity_id: String,
+    /// Dialog, when the event concerns one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dialog_id: Option<DialogId>,
+    /// Who did it.
+    pub actor_id: String,
+    /// `user`, `api` or `system`.
+    pub actor_type: String,
+    /// When it happened.
+    pub occurred_at: i64,
+    /// Event-specific payload.
+    pub data: Value,
+}
+
+/// Readiness of the dependencies (`GET /ready`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Readiness {
+    /// `ok` or `unavailable`.
+    pub status: String,
+    /// Per dependency: `ok` or an error summary.
+    pub checks: BTreeMap<String, String>,
+}
+
+/// `POST /api/auth/request-code` (BFF).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RequestCode {
+    /// E.164 phone number, e.g. `+15551234567`.
+    pub phone: String,
+    /// Display name for a new user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// Response to `request-code`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CodeSent {
+    /// The normalised phone.
+    pub phone: String,
+    /// Seconds until the code expires.
+    pub expires_in: u64,
+}
+
+/// `POST /api/auth/verify-code` (BFF).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VerifyCode {
+    /// Phone the code was sent to.
+    pub phone: String,
+    /// The code.
+    pub code: String,
+}
+
+/// An end user of the BFF.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BffUser {
+    /// `usr_` + 8 characters; also the chat3 user id.
+    pub user_id: UserId,
+    /// Phone.
+    pub phone: String,
+    /// Display name.
+    pub name: String,
+}
+
+/// Response to `verify-code`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Session {
+    /// JWT (HS256, 48 h) for `Authorization: Bearer` and `/ws?token=`.
+    pub token: String,
+    /// The user.
+    pub user: BffUser,
+}
+
+/// A WebSocket frame, both directions: `{event, data, seq?}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WsFrame {
+    /// e.g. `message:new`, `chat3:update`, `ping`.
+    pub event: String,
+    /// Payload.
+    #[serde(default)]
+    pub data: Value,
+    /// The update seq this frame came from, when stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+}
