@@ -69,24 +69,6 @@ impl Error {
     }
 }
 
-/// Options of `GET /api/dialogs/{d}/messages`.
-#[derive(Debug, Clone, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MessageQuery {
-    /// 1-based page (offset mode, newest first).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub page: Option<u64>,
-    /// Page size, at most 100.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub limit: Option<u64>,
-    /// Only messages with a smaller seq (newest first).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub before_seq: Option<u64>,
-    /// Only messages with a larger seq (oldest first).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub after_seq: Option<u64>,
-}
-
 /// A raw response, for callers that check status codes and bodies themselves.
 #[derive(Debug, Clone)]
 pub struct RawResponse {

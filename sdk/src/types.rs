@@ -477,3 +477,22 @@ pub struct WsFrame {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
 }
+
+/// Options of `GET /api/dialogs/{d}/messages`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageQuery {
+    /// 1-based page (offset mode, newest first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<u64>,
+    /// Page size, at most 100.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
+    /// Only messages with a smaller seq (newest first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before_seq: Option<u64>,
+    /// Only messages with a larger seq (oldest first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after_seq: Option<u64>,
+}
+

@@ -1,0 +1,198 @@
+//! Dialogs and their members: creation (dialog, members and `dialog.create` event in one
+//! transaction), reads and lists, all scoped by tenant.
+
+use bson::{doc, Document};
+use chat3_sdk::{CreateDialog, Dialog, DialogId, Page, Pagination, TenantId, UserId};
+use futures_util::TryStreamExt;
+use serde_json::json;
+
+use crate::docs;
+use crate::error::{Error, Result};
+use crate::events::{envelope, types, Actor};
+use crate::ids::{self, now_ms};
+use crate::outbox;
+use crate::store::{coll, scoped, tenant_filter, Store};
+use crate::Ctx;
+
+/// Most members a dialog may be created with.
+pub const MAX_INITIAL_MEMBERS: usize = 1000;
+/// Longest dialog name.
+pub const MAX_NAME_CHARS: usize = 200;
+
+/// Creates a dialog with its initial members and publishes `dialog.create`.
+#[tracing::instrument(skip_all, fields(tenant = %tenant), err)]
+pub async fn create(ctx: &Ctx, tenant: &TenantId, req: &CreateDialog) -> Result<Dialog> {
+    if req.members.is_empty() {
+        return Err(Error::invalid("validation_error", "members must not be empty"));
+    }
+    if req.members.len() > MAX_INITIAL_MEMBERS {
+        return Err(Error::invalid(
+            "validation_error",
+            format!("at most {MAX_INITIAL_MEMBERS} members"),
+        ));
+    }
+    if req.name.as_ref().is_some_and(|n| n.chars().count() > MAX_NAME_CHARS) {
+        return Err(Error::invalid(
+            "validation_error",
+            format!("name must be at most {MAX_NAME_CHARS} characters"),
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    if let Some(dup) = req.members.iter().find(|m| !seen.insert(&m.user_id)) {
+        return Err(Error::invalid(
+            "duplicate_member",
+            format!("member '{}' is listed twice", dup.user_id),
+        ));
+    }
+    let created_by = req
+        .created_by
+        .clone()
+        .unwrap_or_else(|| req.members[0].user_id.clone());
+    let dialog_id = ids::dialog_id();
+    let now = now_ms();
+    let dialog_doc = doc! {
+        "tenantId": tenant.as_str(),
+        "dialogId": dialog_id.as_str(),
+        "name": req.name.as_deref(),
+        "meta": docs::meta_doc(req.meta.as_ref())?,
+        "createdBy": created_by.as_str(),
+        "lastSeq": 0_i64,
+        "msgCount": 0_i64,
+        "createdAt": now,
+        "updatedAt": now,
+    };
+    let member_docs: Vec<Document> = req
+        .members
+        .iter()
+        .map(|m| {
+            doc! {
+                "tenantId": tenant.as_str(),
+                "dialogId": dialog_id.as_str(),
+                "userId": m.user_id.as_str(),
+                "userType": m.user_type.as_str(),
+                "joinedAt": now,
+                "lastReadSeq": 0_i64,
+                "readCount": 0_i64,
+                "lastActivityAt": now,
+            }
+        })
+        .collect();
+    let dialog = docs::dialog(&dialog_doc, &member_docs)?;
+    let event = envelope(
+        tenant,
+        types::DIALOG_CREATE,
+        "dialog",
+        dialog_id.as_str(),
+        Some(&dialog_id),
+        &Actor::user(created_by.as_str()),
+        json!({ "dialog": dialog }),
+    );
+    let store = &ctx.store;
+    let mut session = store.client().start_session().await?;
+    session
+        .start_transaction()
+        .and_run2(async |s| {
+            store
+                .coll(coll::DIALOGS)
+                .insert_one(dialog_doc.clone())
+                .session(&mut *s)
+                .await?;
+            store
+                .coll(coll::MEMBERS)
+                .insert_many(member_docs.clone())
+                .session(&mut *s)
+                .await?;
+            outbox::stage(store, s, &event).await
+        })
+        .await
+        .map_err(Error::from_txn)?;
+    outbox::publish_committed(store, &ctx.bus, std::slice::from_ref(&event)).await;
+    Ok(dialog)
+}
+
+fn not_found(dialog: &DialogId) -> Error {
+    Error::not_found("dialog_not_found", format!("dialog '{dialog}' does not exist"))
+}
+
+/// The stored dialog document, or 404 `dialog_not_found`.
+pub async fn load_doc(store: &Store, tenant: &TenantId, dialog: &DialogId) -> Result<Document> {
+    store
+        .coll(coll::DIALOGS)
+        .find_one(scoped(tenant, doc! {"dialogId": dialog.as_str()}))
+        .await?
+        .ok_or_else(|| not_found(dialog))
+}
+
+/// The member documents of the given dialogs, in join order.
+async fn member_docs(store: &Store, tenant: &TenantId, dialogs: &[&str]) -> Result<Vec<Document>> {
+    Ok(store
+        .coll(coll::MEMBERS)
+        .find(scoped(tenant, doc! {"dialogId": {"$in": dialogs}}))
+        .sort(doc! {"dialogId": 1, "joinedAt": 1, "userId": 1})
+        .await?
+        .try_collect()
+        .await?)
+}
+
+/// One dialog with its members (each with their unread count).
+#[tracing::instrument(skip_all, fields(tenant = %tenant, dialog = %dialog), err)]
+pub async fn get(store: &Store, tenant: &TenantId, dialog: &DialogId) -> Result<Dialog> {
+    let d = load_doc(store, tenant, dialog).await?;
+    let members = member_docs(store, tenant, &[dialog.as_str()]).await?;
+    docs::dialog(&d, &members)
+}
+
+/// The tenant's dialogs, most recently active first.
+#[tracing::instrument(skip_all, fields(tenant = %tenant), err)]
+pub async fn list(store: &Store, tenant: &TenantId, page: u64, limit: u64) -> Result<Page<Dialog>> {
+    let c = store.coll(coll::DIALOGS);
+    let total = c.count_documents(tenant_filter(tenant)).await?;
+    let dialogs: Vec<Document> = c
+        .find(tenant_filter(tenant))
+        .sort(docs::newest_first("updatedAt", "dialogId"))
+        .skip((page - 1) * limit)
+        .limit(limit as i64)
+        .await?
+        .try_collect()
+        .await?;
+    let ids: Vec<&str> = dialogs.iter().filter_map(|d| d.get_str("dialogId").ok()).collect();
+    let members = member_docs(store, tenant, &ids).await?;
+    let data = dialogs
+        .iter()
+        .map(|d| {
+            let id = d.get_str("dialogId").unwrap_or_default();
+            let mine: Vec<Document> = members
+                .iter()
+                .filter(|m| m.get_str("dialogId").ok() == Some(id))
+                .cloned()
+                .collect();
+            docs::dialog(d, &mine)
+        })
+        .collect::<Result<_>>()?;
+    Ok(Page {
+        data,
+        pagination: Pagination::new(page, limit, total),
+    })
+}
+
+/// The member document of `user` in `dialog`, or 404 `member_not_found`.
+pub async fn load_member(
+    store: &Store,
+    tenant: &TenantId,
+    dialog: &DialogId,
+    user: &UserId,
+) -> Result<Document> {
+    store
+        .coll(coll::MEMBERS)
+        .find_one(scoped(
+            tenant,
+            doc! {"dialogId": dialog.as_str(), "userId": user.as_str()},
+        ))
+        .await?
+        .ok_or_else(|| {
+            Error::not_found(
+                "member_not_found",
+                format!("user '{user}' is not a member of dialog '{dialog}'"),
+            )
+        })
+}

@@ -1,0 +1,213 @@
+//! Tenants and their API keys. A key belongs to one tenant, carries scopes, is shown once at
+//! creation and stored only as a SHA-256 hash (keys are 200+ bits of randomness, so a fast hash
+//! is enough; nothing else can be derived from it).
+
+use bson::{doc, Document};
+use chat3_sdk::{ApiKeyInfo, CreateApiKey, CreatedApiKey, Pagination, Page, Scope, Tenant, TenantId};
+use futures_util::TryStreamExt;
+use sha2::{Digest, Sha256};
+
+use crate::error::{is_duplicate_key, Error, Result};
+use crate::ids::{now_ms, random_base36};
+use crate::store::{coll, scoped, tenant_filter, Store};
+
+/// Prefix of every API key secret.
+pub const KEY_PREFIX: &str = "c3k_";
+
+/// SHA-256 of a key secret, hex.
+pub fn hash_key(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// Creates a tenant. 409 `tenant_exists` if the id is taken.
+#[tracing::instrument(skip_all, fields(tenant = %tenant_id), err)]
+pub async fn create_tenant(store: &Store, tenant_id: &TenantId, name: Option<&str>) -> Result<Tenant> {
+    let tenant = Tenant {
+        tenant_id: tenant_id.clone(),
+        name: name
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .unwrap_or(tenant_id.as_str())
+            .to_owned(),
+        created_at: now_ms(),
+    };
+    let res = store
+        .coll(coll::TENANTS)
+        .insert_one(doc! {
+            "tenantId": tenant.tenant_id.as_str(),
+            "name": &tenant.name,
+            "createdAt": tenant.created_at,
+        })
+        .await;
+    match res {
+        Ok(_) => Ok(tenant),
+        Err(e) if is_duplicate_key(&e) => Err(Error::conflict(
+            "tenant_exists",
+            format!("tenant '{tenant_id}' already exists"),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn tenant_from_doc(d: &Document) -> Result<Tenant> {
+    Ok(Tenant {
+        tenant_id: str_field(d, "tenantId")?
+            .parse()
+            .map_err(|e: chat3_sdk::IdError| Error::Internal(e.to_string()))?,
+        name: str_field(d, "name")?.to_owned(),
+        created_at: d.get_i64("createdAt").unwrap_or(0),
+    })
+}
+
+pub(crate) fn str_field<'a>(d: &'a Document, key: &str) -> Result<&'a str> {
+    d.get_str(key)
+        .map_err(|_| Error::Internal(format!("stored document lacks '{key}'")))
+}
+
+/// One tenant, or 404 `tenant_not_found`.
+pub async fn get_tenant(store: &Store, tenant_id: &TenantId) -> Result<Tenant> {
+    match store.coll(coll::TENANTS).find_one(tenant_filter(tenant_id)).await? {
+        Some(d) => tenant_from_doc(&d),
+        None => Err(Error::not_found(
+            "tenant_not_found",
+            format!("tenant '{tenant_id}' does not exist"),
+        )),
+    }
+}
+
+/// Tenants by id, one page.
+pub async fn list_tenants(store: &Store, page: u64, limit: u64) -> Result<Page<Tenant>> {
+    let c = store.coll(coll::TENANTS);
+    let total = c.count_documents(doc! {}).await?;
+    let docs: Vec<Document> = c
+        .find(doc! {})
+        .sort(doc! {"tenantId": 1})
+        .skip((page - 1) * limit)
+        .limit(limit as i64)
+        .await?
+        .try_collect()
+        .await?;
+    Ok(Page {
+        data: docs.iter().map(tenant_from_doc).collect::<Result<_>>()?,
+        pagination: Pagination::new(page, limit, total),
+    })
+}
+
+/// A stored key, as authentication sees it.
+#[derive(Debug, Clone)]
+pub struct KeyRecord {
+    /// Key id.
+    pub key_id: String,
+    /// Its tenant.
+    pub tenant_id: TenantId,
+    /// Granted scopes.
+    pub scopes: Vec<Scope>,
+    /// Revoked keys authenticate nobody.
+    pub revoked: bool,
+}
+
+fn key_info_from_doc(d: &Document) -> Result<ApiKeyInfo> {
+    let scopes = d
+        .get_array("scopes")
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().and_then(|s| s.parse().ok()))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(ApiKeyInfo {
+        key_id: str_field(d, "keyId")?.to_owned(),
+        tenant_id: str_field(d, "tenantId")?
+            .parse()
+            .map_err(|e: chat3_sdk::IdError| Error::Internal(e.to_string()))?,
+        name: str_field(d, "name")?.to_owned(),
+        scopes,
+        prefix: str_field(d, "prefix")?.to_owned(),
+        created_at: d.get_i64("createdAt").unwrap_or(0),
+        revoked_at: d.get_i64("revokedAt").ok(),
+    })
+}
+
+/// Creates a key for an existing tenant; the secret is in the result and nowhere else.
+#[tracing::instrument(skip_all, fields(tenant = %tenant), err)]
+pub async fn create_key(store: &Store, tenant: &TenantId, req: &CreateApiKey) -> Result<CreatedApiKey> {
+    get_tenant(store, tenant).await?;
+    let mut scopes = req.scopes.clone().unwrap_or_else(|| Scope::ALL.to_vec());
+    scopes.sort();
+    scopes.dedup();
+    if scopes.is_empty() {
+        return Err(Error::invalid("validation_error", "scopes must not be empty"));
+    }
+    let secret = format!("{KEY_PREFIX}{}", random_base36(40));
+    let info = ApiKeyInfo {
+        key_id: format!("key_{}", random_base36(12)),
+        tenant_id: tenant.clone(),
+        name: req.name.clone().unwrap_or_else(|| "default".to_owned()),
+        scopes,
+        prefix: secret[..KEY_PREFIX.len() + 6].to_owned(),
+        created_at: now_ms(),
+        revoked_at: None,
+    };
+    store
+        .coll(coll::API_KEYS)
+        .insert_one(doc! {
+            "keyId": &info.key_id,
+            "tenantId": tenant.as_str(),
+            "name": &info.name,
+            "scopes": info.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+            "prefix": &info.prefix,
+            "keyHash": hash_key(&secret),
+            "createdAt": info.created_at,
+        })
+        .await?;
+    Ok(CreatedApiKey { info, key: secret })
+}
+
+/// The tenant's keys, newest first.
+pub async fn list_keys(store: &Store, tenant: &TenantId) -> Result<Vec<ApiKeyInfo>> {
+    let docs: Vec<Document> = store
+        .coll(coll::API_KEYS)
+        .find(tenant_filter(tenant))
+        .sort(doc! {"createdAt": -1})
+        .await?
+        .try_collect()
+        .await?;
+    docs.iter().map(key_info_from_doc).collect()
+}
+
+/// Revokes a key (idempotent). 404 `api_key_not_found` when it is not the tenant's.
+#[tracing::instrument(skip_all, fields(tenant = %tenant, key_id), err)]
+pub async fn revoke_key(store: &Store, tenant: &TenantId, key_id: &str) -> Result<ApiKeyInfo> {
+    let c = store.coll(coll::API_KEYS);
+    let filter = scoped(tenant, doc! {"keyId": key_id});
+    c.update_one(
+        scoped(tenant, doc! {"keyId": key_id, "revokedAt": {"$exists": false}}),
+        doc! {"$set": {"revokedAt": now_ms()}},
+    )
+    .await?;
+    match c.find_one(filter).await? {
+        Some(d) => key_info_from_doc(&d),
+        None => Err(Error::not_found(
+            "api_key_not_found",
+            format!("API key '{key_id}' does not exist"),
+        )),
+    }
+}
+
+/// Looks a secret up by its hash. `None` when unknown.
+pub async fn find_key(store: &Store, secret: &str) -> Result<Option<KeyRecord>> {
+    let Some(d) = store
+        .coll(coll::API_KEYS)
+        .find_one(doc! {"keyHash": hash_key(secret)})
+        .await?
+    else {
+        return Ok(None);
+    };
+    let info = key_info_from_doc(&d)?;
+    Ok(Some(KeyRecord {
+        key_id: info.key_id,
+        tenant_id: info.tenant_id,
+        scopes: info.scopes,
+        revoked: info.revoked_at.is_some(),
+    }))
+}
