@@ -1,1 +1,108 @@
-//! placeholder
+//! chat3-api: the tenant REST API (actix-web). `start` wires the store, the bus, the outbox
+//! sweeper and the HTTP server; `main.rs` only parses the command line and calls into here.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod error;
+mod routes;
+pub mod state;
+
+use std::net::TcpListener;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::{from_fn, Next};
+use actix_web::{web, App, HttpMessage, HttpServer};
+use chat3_core::bus::Bus;
+use chat3_core::outbox::{Sweeper, SweeperConfig};
+use chat3_core::service::Running;
+use chat3_core::store::Store;
+use chat3_core::Ctx;
+use tokio_util::sync::CancellationToken;
+use tracing_actix_web::TracingLogger;
+
+use crate::auth::RateInfo;
+use crate::config::ApiConfig;
+use crate::state::AppState;
+
+/// Connects to MongoDB (creating indexes) and RabbitMQ (lazily: the API starts while the broker
+/// is down and the outbox catches up later), binds, and serves until `shutdown` is cancelled.
+pub async fn start(config: ApiConfig, shutdown: CancellationToken) -> anyhow::Result<Running> {
+    tracing::info!(?config, "starting chat3-api");
+    let store = Store::connect(&config.mongo).await?;
+    store.ensure_indexes(config.event_retention()).await?;
+    let bus = Bus::lazy(config.amqp.clone());
+    if let Err(e) = bus.check().await {
+        tracing::warn!(error = %e, "RabbitMQ unreachable at start; events wait in the outbox");
+    }
+    let ctx = Ctx { store, bus };
+    let state = web::Data::new(AppState::new(ctx.clone(), &config));
+    let body_limit = config.body_limit_bytes;
+
+    let listener = TcpListener::bind(&config.bind)?;
+    let addr = listener.local_addr()?;
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(body_limit)
+                    .error_handler(error::json_error),
+            )
+            .app_data(web::QueryConfig::default().error_handler(error::query_error))
+            .app_data(web::PathConfig::default().error_handler(error::path_error))
+            .wrap(from_fn(rate_limit_headers))
+            .wrap(TracingLogger::default())
+            .configure(routes::configure)
+            .default_service(web::to(error::route_not_found))
+    })
+    .disable_signals()
+    .shutdown_timeout(20);
+    if config.workers > 0 {
+        server = server.workers(config.workers);
+    }
+    let server = server.listen(listener)?.run();
+    let handle = server.handle();
+    tracing::info!(%addr, "chat3-api listening");
+
+    let sweeper = Sweeper::new(ctx.store.clone(), ctx.bus.clone(), SweeperConfig::default());
+    let sweeper_task = tokio::spawn(sweeper.run(shutdown.child_token()));
+    let stopper = shutdown.clone();
+    tokio::spawn(async move {
+        stopper.cancelled().await;
+        // Stop accepting, let in-flight requests finish.
+        handle.stop(true).await;
+    });
+    let task = tokio::spawn(async move {
+        let served = server.await;
+        shutdown.cancel();
+        let _ = sweeper_task.await;
+        ctx.bus.close().await;
+        tracing::info!("chat3-api stopped");
+        served.map_err(anyhow::Error::from)
+    });
+    Ok(Running {
+        addr: Some(addr),
+        task,
+    })
+}
+
+/// Adds `X-RateLimit-Limit` / `X-RateLimit-Remaining` to authenticated responses.
+async fn rate_limit_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let mut res = next.call(req).await?;
+    let info = res.request().extensions().get::<RateInfo>().copied();
+    if let Some(info) = info {
+        let h = res.headers_mut();
+        if let Ok(v) = info.limit.to_string().parse() {
+            h.insert(actix_web::http::header::HeaderName::from_static("x-ratelimit-limit"), v);
+        }
+        if let Ok(v) = info.remaining.to_string().parse() {
+            h.insert(actix_web::http::header::HeaderName::from_static("x-ratelimit-remaining"), v);
+        }
+    }
+    Ok(res)
+}

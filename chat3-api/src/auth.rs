@@ -1,0 +1,230 @@
+//! Who is calling: the `X-API-Key` header resolved to a tenant key (hashed lookup, cached for a
+//! few seconds so auth costs no database write and revocation lands within seconds) or to the
+//! operator key; `X-Tenant-ID` checked against it; the per-key rate limit applied.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+use chat3_core::tenants::{self, KeyRecord};
+use chat3_sdk::{Scope, TenantId};
+use futures_util::future::LocalBoxFuture;
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::StateInformationMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+type KeyedLimiter =
+    RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
+
+/// Most cached key lookups kept (unknown keys are cached too, so the map is bounded).
+const CACHE_CAP: usize = 10_000;
+
+/// Key lookups with a short TTL.
+pub struct KeyCache {
+    ttl: Duration,
+    entries: Mutex<HashMap<String, (Option<KeyRecord>, Instant)>>,
+}
+
+impl KeyCache {
+    /// A cache trusting entries for `ttl`.
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn lookup(&self, state: &AppState, secret: &str) -> Result<Option<KeyRecord>, ApiError> {
+        let hash = tenants::hash_key(secret);
+        if let Ok(map) = self.entries.lock() {
+            if let Some((rec, at)) = map.get(&hash) {
+                if at.elapsed() < self.ttl {
+                    return Ok(rec.clone());
+                }
+            }
+        }
+        let rec = tenants::find_key(&state.ctx.store, secret).await?;
+        if let Ok(mut map) = self.entries.lock() {
+            if map.len() >= CACHE_CAP {
+                map.clear();
+            }
+            map.insert(hash, (rec.clone(), Instant::now()));
+        }
+        Ok(rec)
+    }
+}
+
+/// Per-key token buckets.
+pub struct Limiter {
+    limiter: KeyedLimiter,
+    burst: u32,
+}
+
+/// Rate-limit state of the current request, turned into `X-RateLimit-*` headers.
+#[derive(Debug, Clone, Copy)]
+pub struct RateInfo {
+    /// Burst size.
+    pub limit: u32,
+    /// Requests left in the burst.
+    pub remaining: u32,
+}
+
+impl Limiter {
+    /// `per_second` sustained, `burst` at once, per key.
+    pub fn new(per_second: u32, burst: u32) -> Self {
+        let ps = NonZeroU32::new(per_second.max(1)).unwrap_or(NonZeroU32::MIN);
+        let b = NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN);
+        Self {
+            limiter: RateLimiter::keyed(Quota::per_second(ps).allow_burst(b))
+                .with_middleware::<StateInformationMiddleware>(),
+            burst: b.get(),
+        }
+    }
+
+    fn check(&self, key: &str) -> Result<RateInfo, ApiError> {
+        match self.limiter.check_key(&key.to_owned()) {
+            Ok(snapshot) => Ok(RateInfo {
+                limit: self.burst,
+                remaining: snapshot.remaining_burst_capacity(),
+            }),
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                Err(ApiError::RateLimited {
+                    retry_after: wait.as_secs().max(1),
+                    limit: self.burst,
+                })
+            }
+        }
+    }
+}
+
+/// Who is calling.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    /// The operator key.
+    Operator,
+    /// A tenant key.
+    Key(KeyRecord),
+}
+
+/// An authenticated caller acting for one tenant.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    tenant: Option<TenantId>,
+    principal: Principal,
+}
+
+impl Caller {
+    /// The tenant to act on, if the caller holds `scope` (the operator holds every scope).
+    pub fn require(&self, scope: Scope) -> Result<&TenantId, ApiError> {
+        let tenant = self.tenant.as_ref().ok_or_else(|| {
+            ApiError::bad_request(
+                "tenant_required",
+                "the operator key must name a tenant with X-Tenant-ID",
+            )
+        })?;
+        match &self.principal {
+            Principal::Operator => Ok(tenant),
+            Principal::Key(k) if k.scopes.contains(&scope) => Ok(tenant),
+            Principal::Key(_) => Err(ApiError::Forbidden {
+                code: "insufficient_scope",
+                message: format!("this API key lacks the '{}' scope", scope.as_str()),
+            }),
+        }
+    }
+
+    /// Ok for the operator key only.
+    pub fn require_operator(&self) -> Result<(), ApiError> {
+        match self.principal {
+            Principal::Operator => Ok(()),
+            Principal::Key(_) => Err(ApiError::Forbidden {
+                code: "operator_required",
+                message: "this route needs the operator key".to_owned(),
+            }),
+        }
+    }
+}
+
+fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Constant-time comparison, so the operator key cannot be guessed byte by byte.
+fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn authenticate(req: HttpRequest) -> Result<Caller, ApiError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| chat3_core::Error::Internal("app state missing".to_owned()))?
+        .clone();
+    let Some(secret) = header(&req, "X-API-Key").filter(|s| !s.is_empty()) else {
+        return Err(ApiError::Unauthorized {
+            code: "missing_api_key",
+            message: "send your API key in the X-API-Key header".to_owned(),
+        });
+    };
+    let asked: Option<TenantId> = match header(&req, "X-Tenant-ID") {
+        None => None,
+        Some(t) => Some(t.parse().map_err(|e: chat3_sdk::IdError| {
+            ApiError::bad_request("invalid_tenant_id", e.to_string())
+        })?),
+    };
+    let is_operator = state
+        .admin_api_key
+        .as_deref()
+        .is_some_and(|admin| same_secret(admin, secret));
+    let (caller, limit_key) = if is_operator {
+        (
+            Caller {
+                tenant: asked,
+                principal: Principal::Operator,
+            },
+            "operator".to_owned(),
+        )
+    } else {
+        let rec = state
+            .keys
+            .lookup(&state, secret)
+            .await?
+            .filter(|k| !k.revoked)
+            .ok_or_else(|| ApiError::Unauthorized {
+                code: "invalid_api_key",
+                message: "the API key is unknown or revoked".to_owned(),
+            })?;
+        if asked.as_ref().is_some_and(|t| *t != rec.tenant_id) {
+            return Err(ApiError::Forbidden {
+                code: "tenant_mismatch",
+                message: "X-Tenant-ID does not match the API key's tenant".to_owned(),
+            });
+        }
+        let key_id = rec.key_id.clone();
+        (
+            Caller {
+                tenant: Some(rec.tenant_id.clone()),
+                principal: Principal::Key(rec),
+            },
+            key_id,
+        )
+    };
+    let info = state.limiter.check(&limit_key)?;
+    req.extensions_mut().insert(info);
+    Ok(caller)
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        Box::pin(authenticate(req.clone()))
+    }
+}

@@ -1,0 +1,85 @@
+//! `chat3-api tenant ...` and `chat3-api key ...`: administration straight against the database,
+//! printing JSON (one object per line) so scripts can read it.
+
+use chat3_core::store::Store;
+use chat3_core::tenants;
+use chat3_sdk::{CreateApiKey, Scope, TenantId};
+
+use crate::config::{KeyCommand, TenantCommand};
+
+fn print<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string(v)?);
+    Ok(())
+}
+
+fn tenant_id(s: &str) -> anyhow::Result<TenantId> {
+    Ok(s.parse()?)
+}
+
+/// Runs a tenant command.
+pub async fn tenant(cmd: TenantCommand) -> anyhow::Result<()> {
+    match cmd {
+        TenantCommand::Create {
+            tenant_id: id,
+            name,
+            mongo,
+        } => {
+            let store = Store::connect(&mongo).await?;
+            store.ensure_indexes(std::time::Duration::from_secs(7 * 86400)).await?;
+            print(&tenants::create_tenant(&store, &tenant_id(&id)?, name.as_deref()).await?)
+        }
+        TenantCommand::List { mongo } => {
+            let store = Store::connect(&mongo).await?;
+            let mut page = 1;
+            loop {
+                let p = tenants::list_tenants(&store, page, 100).await?;
+                for t in &p.data {
+                    print(t)?;
+                }
+                if page >= p.pagination.pages {
+                    return Ok(());
+                }
+                page += 1;
+            }
+        }
+    }
+}
+
+/// Runs a key command.
+pub async fn key(cmd: KeyCommand) -> anyhow::Result<()> {
+    match cmd {
+        KeyCommand::Create {
+            tenant_id: id,
+            name,
+            scopes,
+            mongo,
+        } => {
+            let store = Store::connect(&mongo).await?;
+            let scopes = if scopes.is_empty() {
+                None
+            } else {
+                Some(scopes.iter().map(|s| s.parse::<Scope>()).collect::<Result<Vec<_>, _>>()?)
+            };
+            let req = CreateApiKey { name, scopes };
+            print(&tenants::create_key(&store, &tenant_id(&id)?, &req).await?)
+        }
+        KeyCommand::List {
+            tenant_id: id,
+            mongo,
+        } => {
+            let store = Store::connect(&mongo).await?;
+            for k in tenants::list_keys(&store, &tenant_id(&id)?).await? {
+                print(&k)?;
+            }
+            Ok(())
+        }
+        KeyCommand::Revoke {
+            tenant_id: id,
+            key_id,
+            mongo,
+        } => {
+            let store = Store::connect(&mongo).await?;
+            print(&tenants::revoke_key(&store, &tenant_id(&id)?, &key_id).await?)
+        }
+    }
+}

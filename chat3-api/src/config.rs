@@ -1,0 +1,149 @@
+//! Command line and environment: `chat3-api serve`, `chat3-api tenant ...`, `chat3-api key ...`.
+
+use std::time::Duration;
+
+use chat3_core::config::{redact_opt, AmqpArgs, LogArgs, MongoArgs};
+use clap::{Args, Parser, Subcommand};
+
+/// chat3 tenant REST API.
+#[derive(Debug, Parser)]
+#[command(name = "chat3-api", version, about)]
+pub struct Cli {
+    /// Logging.
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the REST API.
+    Serve(Box<ApiConfig>),
+    /// Manage tenants directly in the database.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Manage API keys directly in the database.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+/// `chat3-api tenant ...`.
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant.
+    Create {
+        /// Tenant id (`^[a-z0-9_-]{1,64}$`).
+        tenant_id: String,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Storage.
+        #[command(flatten)]
+        mongo: MongoArgs,
+    },
+    /// List tenants.
+    List {
+        /// Storage.
+        #[command(flatten)]
+        mongo: MongoArgs,
+    },
+}
+
+/// `chat3-api key ...`.
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create an API key for a tenant; prints the secret once.
+    Create {
+        /// Tenant id.
+        tenant_id: String,
+        /// Label.
+        #[arg(long)]
+        name: Option<String>,
+        /// Comma-separated scopes (read,write,delete); all by default.
+        #[arg(long, value_delimiter = ',')]
+        scopes: Vec<String>,
+        /// Storage.
+        #[command(flatten)]
+        mongo: MongoArgs,
+    },
+    /// List a tenant's keys (never the secrets).
+    List {
+        /// Tenant id.
+        tenant_id: String,
+        /// Storage.
+        #[command(flatten)]
+        mongo: MongoArgs,
+    },
+    /// Revoke a key.
+    Revoke {
+        /// Tenant id.
+        tenant_id: String,
+        /// Key id (`key_...`).
+        key_id: String,
+        /// Storage.
+        #[command(flatten)]
+        mongo: MongoArgs,
+    },
+}
+
+/// Settings of `chat3-api serve`.
+#[derive(Clone, Args)]
+pub struct ApiConfig {
+    /// Address to listen on.
+    #[arg(long, env = "CHAT3_API_BIND", default_value = "127.0.0.1:3000")]
+    pub bind: String,
+    /// Storage.
+    #[command(flatten)]
+    pub mongo: MongoArgs,
+    /// Broker.
+    #[command(flatten)]
+    pub amqp: AmqpArgs,
+    /// The operator key: manages tenants and keys, acts on any tenant via `X-Tenant-ID`.
+    #[arg(long, env = "CHAT3_ADMIN_API_KEY")]
+    pub admin_api_key: Option<String>,
+    /// Requests per second allowed per API key (sustained).
+    #[arg(long, env = "CHAT3_RATE_LIMIT_PER_SECOND", default_value_t = 500)]
+    pub rate_limit_per_second: u32,
+    /// Burst size per API key.
+    #[arg(long, env = "CHAT3_RATE_LIMIT_BURST", default_value_t = 2000)]
+    pub rate_limit_burst: u32,
+    /// Largest accepted JSON body, in bytes.
+    #[arg(long, env = "CHAT3_BODY_LIMIT_BYTES", default_value_t = 256 * 1024)]
+    pub body_limit_bytes: usize,
+    /// How long published events stay in the journal, in hours.
+    #[arg(long, env = "CHAT3_EVENT_RETENTION_HOURS", default_value_t = 24 * 7)]
+    pub event_retention_hours: u64,
+    /// How long a looked-up API key is trusted before it is read again (revocation delay).
+    #[arg(long, env = "CHAT3_KEY_CACHE_SECONDS", default_value_t = 5)]
+    pub key_cache_seconds: u64,
+    /// HTTP worker threads (0 = one per core).
+    #[arg(long, env = "CHAT3_API_WORKERS", default_value_t = 0)]
+    pub workers: usize,
+}
+
+impl ApiConfig {
+    /// Journal retention as a duration.
+    pub fn event_retention(&self) -> Duration {
+        Duration::from_secs(self.event_retention_hours * 3600)
+    }
+}
+
+impl std::fmt::Debug for ApiConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiConfig")
+            .field("bind", &self.bind)
+            .field("mongo", &self.mongo)
+            .field("amqp", &self.amqp)
+            .field("admin_api_key", &redact_opt(&self.admin_api_key))
+            .field("rate_limit_per_second", &self.rate_limit_per_second)
+            .field("rate_limit_burst", &self.rate_limit_burst)
+            .field("body_limit_bytes", &self.body_limit_bytes)
+            .field("event_retention_hours", &self.event_retention_hours)
+            .field("key_cache_seconds", &self.key_cache_seconds)
+            .field("workers", &self.workers)
+            .finish()
+    }
+}

@@ -1,0 +1,90 @@
+//! The route table. Its order mirrors `openapi/openapi.yaml`. Every resource answers other
+//! methods with a JSON 405; unknown paths get a JSON 404.
+
+mod dialogs;
+mod messages;
+mod ops;
+mod tenants;
+mod users;
+
+use actix_web::{web, Resource};
+use serde::Deserialize;
+
+use crate::error::{method_not_allowed, ApiError};
+
+/// Largest page size.
+pub const MAX_LIMIT: u64 = 100;
+
+fn resource(path: &str) -> Resource {
+    web::resource(path).default_service(web::to(method_not_allowed))
+}
+
+/// Registers every route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/health").get(ops::health))
+        .service(resource("/ready").get(ops::ready))
+        .service(resource("/api-docs/openapi.yaml").get(ops::openapi))
+        .service(
+            resource("/api/tenants")
+                .get(tenants::list)
+                .post(tenants::create),
+        )
+        .service(
+            resource("/api/tenants/{tenantId}/api-keys")
+                .get(tenants::list_keys)
+                .post(tenants::create_key),
+        )
+        .service(
+            resource("/api/tenants/{tenantId}/api-keys/{keyId}").delete(tenants::revoke_key),
+        )
+        .service(
+            resource("/api/dialogs")
+                .get(dialogs::list)
+                .post(dialogs::create),
+        )
+        .service(resource("/api/dialogs/{dialogId}").get(dialogs::get))
+        .service(
+            resource("/api/dialogs/{dialogId}/messages")
+                .get(messages::list)
+                .post(messages::create),
+        )
+        .service(resource("/api/users/{userId}/dialogs").get(users::dialogs))
+        .service(
+            resource("/api/users/{userId}/dialogs/{dialogId}/markAllRead")
+                .post(users::mark_all_read),
+        )
+        .service(resource("/api/users/{userId}/updates").get(users::updates));
+}
+
+/// `?page=&limit=` of offset-paginated lists.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// 1-based page, default 1.
+    pub page: Option<u64>,
+    /// Page size, default 20, at most 100.
+    pub limit: Option<u64>,
+}
+
+impl PageQuery {
+    /// `(page, limit)` validated.
+    pub fn resolve(&self) -> Result<(u64, u64), ApiError> {
+        page_limit(self.page, self.limit, 20)
+    }
+}
+
+/// Validates `page` ≥ 1 and 1 ≤ `limit` ≤ 100.
+pub fn page_limit(page: Option<u64>, limit: Option<u64>, default_limit: u64) -> Result<(u64, u64), ApiError> {
+    let page = page.unwrap_or(1);
+    let limit = limit.unwrap_or(default_limit);
+    if page == 0 {
+        return Err(ApiError::bad_request("invalid_query", "page starts at 1"));
+    }
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("limit must be between 1 and {MAX_LIMIT}"),
+        ));
+    }
+    Ok((page, limit))
+}

@@ -1,0 +1,76 @@
+//! Tenants and API keys (operator key only).
+
+use actix_web::{web, HttpResponse};
+use chat3_core::tenants;
+use chat3_sdk::{CreateApiKey, CreateTenant, Data, Page, Pagination, TenantId};
+
+use super::PageQuery;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+fn data<T: serde::Serialize>(v: T) -> Data<T> {
+    Data { data: v, message: None }
+}
+
+/// `POST /api/tenants`.
+pub async fn create(
+    caller: Caller,
+    state: web::Data<AppState>,
+    body: web::Json<CreateTenant>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_operator()?;
+    let t = tenants::create_tenant(&state.ctx.store, &body.tenant_id, body.name.as_deref()).await?;
+    Ok(HttpResponse::Created().json(data(t)))
+}
+
+/// `GET /api/tenants`.
+pub async fn list(
+    caller: Caller,
+    state: web::Data<AppState>,
+    q: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_operator()?;
+    let (page, limit) = q.resolve()?;
+    Ok(HttpResponse::Ok().json(tenants::list_tenants(&state.ctx.store, page, limit).await?))
+}
+
+/// `POST /api/tenants/{tenantId}/api-keys`.
+pub async fn create_key(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<TenantId>,
+    body: web::Json<CreateApiKey>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_operator()?;
+    let key = tenants::create_key(&state.ctx.store, &path, &body).await?;
+    Ok(HttpResponse::Created().json(data(key)))
+}
+
+/// `GET /api/tenants/{tenantId}/api-keys`: every key of the tenant on one page.
+pub async fn list_keys(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<TenantId>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_operator()?;
+    tenants::get_tenant(&state.ctx.store, &path).await?;
+    let keys = tenants::list_keys(&state.ctx.store, &path).await?;
+    let n = keys.len() as u64;
+    Ok(HttpResponse::Ok().json(Page {
+        data: keys,
+        pagination: Pagination::new(1, n.max(1), n),
+    }))
+}
+
+/// `DELETE /api/tenants/{tenantId}/api-keys/{keyId}`.
+pub async fn revoke_key(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<(TenantId, String)>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_operator()?;
+    let (tenant, key_id) = path.into_inner();
+    let info = tenants::revoke_key(&state.ctx.store, &tenant, &key_id).await?;
+    Ok(HttpResponse::Ok().json(data(info)))
+}
