@@ -1,1 +1,18 @@
-fn main() {}
+//! `bff serve`: parse the configuration, start logging, run until SIGTERM/Ctrl-C.
+
+use chat3_bff::{Cli, Command};
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(config) => {
+            chat3_core::telemetry::init(&config.log);
+            tracing::info!(config = ?config, "starting bff");
+            let shutdown = chat3_core::shutdown::on_signal();
+            let running = chat3_bff::start(*config, shutdown).await?;
+            running.task.await?
+        }
+    }
+}

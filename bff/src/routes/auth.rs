@@ -1,0 +1,50 @@
+//! `POST /api/auth/request-code` and `POST /api/auth/verify-code`.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use chat3_sdk::{Data, RequestCode, VerifyCode};
+
+use crate::error::ApiError;
+use crate::phone::Phone;
+use crate::state::AppState;
+
+fn parse_phone(raw: &str) -> Result<Phone, ApiError> {
+    raw.parse()
+        .map_err(|e: crate::phone::PhoneError| ApiError::Validation {
+            message: e.to_string(),
+            details: Some(serde_json::json!({ "phone": "not E.164" })),
+        })
+}
+
+/// Sends a login code by SMS.
+#[tracing::instrument(skip_all, err(level = "info"))]
+pub async fn request_code(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<RequestCode>,
+) -> Result<HttpResponse, ApiError> {
+    let RequestCode { phone, name } = body.into_inner();
+    let phone = parse_phone(&phone)?;
+    state
+        .limits
+        .check(req.peer_addr().map(|a| a.ip()), &phone)?;
+    let sent = state.login.request_code(&phone, name).await?;
+    Ok(HttpResponse::Ok().json(Data {
+        data: sent,
+        message: None,
+    }))
+}
+
+/// Exchanges a code for a session.
+#[tracing::instrument(skip_all, err(level = "info"))]
+pub async fn verify_code(
+    state: web::Data<AppState>,
+    body: web::Json<VerifyCode>,
+) -> Result<HttpResponse, ApiError> {
+    let VerifyCode { phone, code } = body.into_inner();
+    let phone = parse_phone(&phone)?;
+    let session = state.login.verify_code(&phone, code.trim()).await?;
+    Ok(HttpResponse::Ok().json(Data {
+        data: session,
+        message: None,
+    }))
+}
