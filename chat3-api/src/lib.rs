@@ -5,7 +5,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod error;
-mod routes;
+pub mod routes;
 pub mod state;
 
 use std::net::TcpListener;

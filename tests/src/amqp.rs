@@ -87,3 +87,14 @@ impl TestQueue {
         out
     }
 }
+
+/// Deletes durable queues a test created (best effort).
+pub async fn delete_queues(url: &str, names: &[&str]) {
+    let Ok(conn) = Connection::connect(url, ConnectionProperties::default()).await else { return };
+    if let Ok(ch) = conn.create_channel().await {
+        for n in names {
+            let _ = ch.queue_delete(n, lapin::options::QueueDeleteOptions::default()).await;
+        }
+    }
+    let _ = conn.close(200, "done").await;
+}

@@ -3,6 +3,7 @@
 //! SDK; check responses against `openapi/openapi.yaml`.
 
 pub mod amqp;
+pub mod openapi;
 pub mod proxy;
 
 use std::time::Duration;
@@ -135,5 +136,109 @@ where
             panic!("timed out after {timeout:?} waiting for {what}");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The whole stack for one test: API, update worker and BFF on one database/exchange set (the BFF
+/// with its own database), the BFF acting for a fresh tenant through a real API key.
+pub struct Stack {
+    /// The API.
+    pub api: TestApi,
+    /// The tenant the BFF serves.
+    pub tenant: TenantId,
+    /// Tenant client (all scopes).
+    pub client: Client,
+    /// BFF base URL.
+    pub bff_url: String,
+    /// SMS outbox of the BFF, to read login codes.
+    pub sms: chat3_bff::Outbox,
+    worker_queue: String,
+    worker_shutdown: CancellationToken,
+    worker: Running,
+    bff_shutdown: CancellationToken,
+    bff: Running,
+}
+
+impl Stack {
+    /// Starts API, worker and BFF.
+    pub async fn start(name: &str) -> Self {
+        let api = TestApi::start(name).await;
+        let (tenant, client) = api.tenant("tnt").await;
+        let key = api
+            .admin()
+            .create_api_key(&tenant, &CreateApiKey { name: Some("bff".to_owned()), scopes: None })
+            .await
+            .unwrap_or_else(|e| panic!("bff key: {e}"));
+
+        let mut wc = chat3_update_worker::Config::new(api.mongo.clone(), api.amqp.clone());
+        wc.queue = chat3_core::testing::unique_name("t_worker");
+        let worker_queue = wc.queue.clone();
+        let worker_shutdown = CancellationToken::new();
+        let worker = chat3_update_worker::start(wc, worker_shutdown.clone())
+            .await
+            .unwrap_or_else(|e| panic!("worker start: {e:#}"));
+
+        let bff_mongo = chat3_core::testing::mongo_args(&format!("{name}_bff"));
+        let bc = chat3_bff::Config {
+            bind: "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
+            workers: 1,
+            api_url: api.url.clone(),
+            api_key: Some(key.key),
+            tenant_id: tenant.clone(),
+            jwt_secret: format!("jwt-secret-{}", chat3_core::testing::unique_name("s")),
+            token_ttl_secs: 48 * 3600,
+            sms_provider: chat3_bff::SmsKind::Console,
+            sms_http_url: None,
+            code_ttl_secs: 300,
+            code_length: 6,
+            phone_codes_per_hour: 100,
+            ip_codes_per_hour: 1000,
+            mongodb_uri: bff_mongo.uri,
+            mongodb_db: bff_mongo.db,
+            amqp: api.amqp.clone(),
+            ws_heartbeat_secs: 20,
+            ws_client_timeout_secs: 50,
+            ws_buffer: 256,
+            log: chat3_core::config::LogArgs {
+                log_format: chat3_core::config::LogFormat::Text,
+                log_level: "warn".to_owned(),
+            },
+        };
+        let sms = chat3_bff::Outbox::new();
+        let bff_shutdown = CancellationToken::new();
+        let bff = chat3_bff::start_with_sms(bc, std::sync::Arc::new(sms.clone()), bff_shutdown.clone())
+            .await
+            .unwrap_or_else(|e| panic!("bff start: {e:#}"));
+        let bff_client = Client::anonymous(bff.url());
+        eventually(Duration::from_secs(15), "the BFF to be ready", || async {
+            bff_client.ready().await.ok().filter(|r| r.status == "ok")
+        })
+        .await;
+        Self {
+            bff_url: bff.url(),
+            api,
+            tenant,
+            client,
+            sms,
+            worker_queue,
+            worker_shutdown,
+            worker,
+            bff_shutdown,
+            bff,
+        }
+    }
+
+    /// Stops everything gracefully, then deletes the durable test queues it left on the broker.
+    pub async fn stop(self) {
+        self.bff_shutdown.cancel();
+        self.worker_shutdown.cancel();
+        for (what, task) in [("bff", self.bff.task), ("worker", self.worker.task)] {
+            match tokio::time::timeout(Duration::from_secs(30), task).await {
+                Ok(Ok(Ok(()))) => {}
+                other => panic!("{what} did not stop cleanly: {other:?}"),
+            }
+        }
+        amqp::delete_queues(&self.api.amqp.url, &[&self.worker_queue, &format!("{}.dlq", self.worker_queue)]).await;
+        self.api.stop().await;
     }
 }

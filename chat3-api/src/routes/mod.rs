@@ -12,6 +12,28 @@ use serde::Deserialize;
 
 use crate::error::{method_not_allowed, ApiError};
 
+/// Every (method, path template) served, in the order of `openapi/openapi.yaml`. The end-to-end
+/// tests check this list against the spec and probe each entry on a live server, so neither the
+/// spec nor this list can drift from [`configure`].
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/health"),
+    ("GET", "/ready"),
+    ("GET", "/api-docs/openapi.yaml"),
+    ("GET", "/api/tenants"),
+    ("POST", "/api/tenants"),
+    ("GET", "/api/tenants/{tenantId}/api-keys"),
+    ("POST", "/api/tenants/{tenantId}/api-keys"),
+    ("DELETE", "/api/tenants/{tenantId}/api-keys/{keyId}"),
+    ("GET", "/api/dialogs"),
+    ("POST", "/api/dialogs"),
+    ("GET", "/api/dialogs/{dialogId}"),
+    ("GET", "/api/dialogs/{dialogId}/messages"),
+    ("POST", "/api/dialogs/{dialogId}/messages"),
+    ("GET", "/api/users/{userId}/dialogs"),
+    ("POST", "/api/users/{userId}/dialogs/{dialogId}/markAllRead"),
+    ("GET", "/api/users/{userId}/updates"),
+];
+
 /// Largest page size.
 pub const MAX_LIMIT: u64 = 100;
 

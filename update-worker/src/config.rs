@@ -1,0 +1,251 @@
+//! Command line and environment of `update-worker run|replay|reprocess` (DESIGN §9). Storage,
+//! broker and logging come from the core fragments, so every binary reads the same variables.
+
+use std::time::Duration;
+
+use chat3_core::config::{AmqpArgs, LogArgs, LogFormat, MongoArgs};
+use chat3_sdk::{TenantId, UserId};
+use clap::{Args, Parser, Subcommand};
+
+/// `update-worker`: turns events into per-user sequenced updates.
+#[derive(Debug, Parser)]
+#[command(name = "update-worker", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Consume events and write and publish updates until SIGTERM.
+    Run(Config),
+    /// Re-publish stored updates.
+    Replay(ReplayArgs),
+    /// Re-run the fan-out of journal events (idempotent).
+    Reprocess(ReprocessArgs),
+}
+
+impl Command {
+    /// Logging settings of whichever subcommand was chosen.
+    pub fn log(&self) -> &LogArgs {
+        match self {
+            Command::Run(c) => &c.log,
+            Command::Replay(r) => &r.log,
+            Command::Reprocess(r) => &r.log,
+        }
+    }
+}
+
+/// Settings of the consumer (`update-worker run`).
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Storage.
+    #[command(flatten)]
+    pub mongo: MongoArgs,
+    /// Broker and exchange names.
+    #[command(flatten)]
+    pub amqp: AmqpArgs,
+    /// Logging.
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// Durable queue bound to the events exchange; `{queue}.dlq` holds poison messages.
+    #[arg(
+        long,
+        env = "CHAT3_UPDATE_WORKER_QUEUE",
+        default_value = "chat3_update_worker"
+    )]
+    pub queue: String,
+    /// Deliveries handled concurrently (AMQP prefetch).
+    #[arg(long, env = "CHAT3_UPDATE_WORKER_PREFETCH", default_value_t = 32)]
+    pub prefetch: u16,
+    /// In-process attempts for a transient failure before the delivery is nacked.
+    #[arg(long, env = "CHAT3_UPDATE_WORKER_MAX_ATTEMPTS", default_value_t = 4)]
+    pub max_attempts: u32,
+    /// First retry delay in milliseconds; doubles on each further attempt.
+    #[arg(
+        long,
+        env = "CHAT3_UPDATE_WORKER_RETRY_BACKOFF_MS",
+        default_value_t = 200
+    )]
+    pub retry_backoff_ms: u64,
+    /// Days stored updates are kept.
+    #[command(flatten)]
+    pub retention: RetentionArgs,
+}
+
+impl Config {
+    /// Defaults for everything but storage and broker (tests start workers with this).
+    pub fn new(mongo: MongoArgs, amqp: AmqpArgs) -> Self {
+        Self {
+            mongo,
+            amqp,
+            log: default_log(),
+            queue: "chat3_update_worker".to_owned(),
+            prefetch: 32,
+            max_attempts: 4,
+            retry_backoff_ms: 200,
+            retention: RetentionArgs::default(),
+        }
+    }
+
+    /// The first retry delay.
+    pub fn retry_backoff(&self) -> Duration {
+        Duration::from_millis(self.retry_backoff_ms)
+    }
+
+    /// Name of the dead-letter queue.
+    pub fn dead_letter_queue(&self) -> String {
+        format!("{}.dlq", self.queue)
+    }
+
+    /// Name of the dead-letter exchange.
+    pub fn dead_letter_exchange(&self) -> String {
+        format!("{}.dlx", self.queue)
+    }
+}
+
+/// Retention of stored updates.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct RetentionArgs {
+    /// Days stored updates are kept (TTL index on the updates collection).
+    #[arg(
+        long = "updates-retention-days",
+        env = "CHAT3_UPDATES_RETENTION_DAYS",
+        default_value_t = 30
+    )]
+    pub days: u64,
+}
+
+impl Default for RetentionArgs {
+    fn default() -> Self {
+        Self { days: 30 }
+    }
+}
+
+impl RetentionArgs {
+    /// The retention as a duration.
+    pub fn duration(&self) -> Duration {
+        Duration::from_secs(self.days.max(1) * 24 * 3600)
+    }
+}
+
+/// `update-worker replay`: re-publish stored updates.
+#[derive(Debug, Clone, Args)]
+pub struct ReplayArgs {
+    /// Storage.
+    #[command(flatten)]
+    pub mongo: MongoArgs,
+    /// Broker and exchange names.
+    #[command(flatten)]
+    pub amqp: AmqpArgs,
+    /// Logging.
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// Tenant whose updates to replay.
+    #[arg(long)]
+    pub tenant: TenantId,
+    /// Only this user's updates.
+    #[arg(long)]
+    pub user: Option<UserId>,
+    /// Lowest seq, inclusive.
+    #[arg(long)]
+    pub from_seq: Option<u64>,
+    /// Highest seq, inclusive.
+    #[arg(long)]
+    pub to_seq: Option<u64>,
+    /// Earliest creation time, milliseconds since the epoch, inclusive.
+    #[arg(long)]
+    pub from_ms: Option<i64>,
+    /// Latest creation time, milliseconds since the epoch, exclusive.
+    #[arg(long)]
+    pub to_ms: Option<i64>,
+    /// Count and list what would be published without publishing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Updates published per second at most (0: no limit).
+    #[arg(long, default_value_t = 500)]
+    pub rate: u32,
+    /// Hide the progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// `update-worker reprocess`: re-run the fan-out of journal events.
+#[derive(Debug, Clone, Args)]
+pub struct ReprocessArgs {
+    /// Storage.
+    #[command(flatten)]
+    pub mongo: MongoArgs,
+    /// Broker and exchange names.
+    #[command(flatten)]
+    pub amqp: AmqpArgs,
+    /// Logging.
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// Only this tenant's events.
+    #[arg(long)]
+    pub tenant: Option<TenantId>,
+    /// Earliest journal time, milliseconds since the epoch, inclusive.
+    #[arg(long)]
+    pub from_ms: i64,
+    /// Latest journal time, milliseconds since the epoch, exclusive (default: now).
+    #[arg(long)]
+    pub to_ms: Option<i64>,
+    /// Count what would be reprocessed without writing or publishing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Events processed per second at most (0: no limit).
+    #[arg(long, default_value_t = 100)]
+    pub rate: u32,
+    /// Hide the progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Retention applied to the updates written.
+    #[command(flatten)]
+    pub retention: RetentionArgs,
+}
+
+fn default_log() -> LogArgs {
+    LogArgs {
+        log_format: LogFormat::Text,
+        log_level: "info".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_parses_queue_and_log_format_flags() {
+        let cli = Cli::try_parse_from([
+            "update-worker",
+            "run",
+            "--queue",
+            "q1",
+            "--log-format",
+            "json",
+            "--prefetch",
+            "8",
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        let Command::Run(c) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(c.queue, "q1");
+        assert_eq!(c.prefetch, 8);
+        assert_eq!(c.log.log_format, LogFormat::Json);
+        assert_eq!(c.dead_letter_queue(), "q1.dlq");
+    }
+
+    #[test]
+    fn replay_requires_a_tenant() {
+        assert!(Cli::try_parse_from(["update-worker", "replay"]).is_err());
+        assert!(
+            Cli::try_parse_from(["update-worker", "replay", "--tenant", "acme", "--dry-run"])
+                .is_ok()
+        );
+    }
+}

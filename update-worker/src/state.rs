@@ -1,0 +1,211 @@
+//! Current state the updates carry, read straight from the API's collections: the dialog, the
+//! recipients' memberships and the message, shaped into the per-recipient views clients get.
+
+use bson::{doc, Bson, Document};
+use chat3_core::store::{coll, scoped, Store};
+use chat3_sdk::{DialogId, Member, Message, MessageId, TenantId, UserId, UserType};
+use futures_util::TryStreamExt;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// The fields of a `dialogs` document an update needs.
+#[derive(Debug, Clone)]
+pub struct DialogState {
+    /// Id.
+    pub dialog_id: DialogId,
+    /// Display name.
+    pub name: Option<String>,
+    /// Seq of the newest message.
+    pub last_seq: u64,
+    /// Running count of countable messages.
+    pub msg_count: u64,
+}
+
+/// The fields of a `members` document an update needs.
+#[derive(Debug, Clone)]
+pub struct MemberState {
+    /// The member.
+    pub user_id: UserId,
+    /// Their type.
+    pub user_type: UserType,
+    /// Read watermark.
+    pub last_read_seq: u64,
+    /// Countable messages up to the watermark.
+    pub read_count: u64,
+    /// When they joined.
+    pub joined_at: i64,
+}
+
+impl MemberState {
+    /// Unread = dialog count − member count (never negative, even when the two reads straddle a
+    /// concurrent send).
+    pub fn unread(&self, dialog: &DialogState) -> u64 {
+        dialog.msg_count.saturating_sub(self.read_count)
+    }
+}
+
+/// `{dialogId, name, lastSeq, unreadCount, lastReadSeq}` as seen by `member`.
+pub fn dialog_view(dialog: &DialogState, member: &MemberState) -> Value {
+    json!({
+        "dialogId": dialog.dialog_id,
+        "name": dialog.name,
+        "lastSeq": dialog.last_seq,
+        "unreadCount": member.unread(dialog),
+        "lastReadSeq": member.last_read_seq,
+    })
+}
+
+/// The member in the sdk `Member` shape.
+pub fn member_view(dialog: &DialogState, member: &MemberState) -> Value {
+    json!(Member {
+        user_id: member.user_id.clone(),
+        user_type: member.user_type.clone(),
+        last_read_seq: member.last_read_seq,
+        unread_count: member.unread(dialog),
+        joined_at: member.joined_at,
+    })
+}
+
+/// The user ids of the dialog's current members.
+pub async fn member_ids(
+    store: &Store,
+    tenant: &TenantId,
+    dialog: &DialogId,
+) -> chat3_core::Result<Vec<UserId>> {
+    let docs: Vec<Document> = store
+        .coll(coll::MEMBERS)
+        .find(scoped(tenant, doc! { "dialogId": dialog.as_str() }))
+        .projection(doc! { "userId": 1 })
+        .await?
+        .try_collect()
+        .await?;
+    Ok(docs
+        .iter()
+        .filter_map(|d| d.get_str("userId").ok()?.parse().ok())
+        .collect())
+}
+
+/// The dialog, or `None` when it does not exist (any more).
+pub async fn dialog(
+    store: &Store,
+    tenant: &TenantId,
+    dialog: &DialogId,
+) -> chat3_core::Result<Option<DialogState>> {
+    let found = store
+        .coll(coll::DIALOGS)
+        .find_one(scoped(tenant, doc! { "dialogId": dialog.as_str() }))
+        .await?;
+    Ok(found.map(|d| DialogState {
+        dialog_id: dialog.clone(),
+        name: d.get_str("name").ok().map(str::to_owned),
+        last_seq: uint(&d, "lastSeq"),
+        msg_count: uint(&d, "msgCount"),
+    }))
+}
+
+/// The memberships of `users` in the dialog (users who are not members are left out).
+pub async fn members(
+    store: &Store,
+    tenant: &TenantId,
+    dialog: &DialogId,
+    users: &[UserId],
+) -> chat3_core::Result<Vec<MemberState>> {
+    let ids: Vec<&str> = users.iter().map(UserId::as_str).collect();
+    let docs: Vec<Document> = store
+        .coll(coll::MEMBERS)
+        .find(scoped(
+            tenant,
+            doc! { "dialogId": dialog.as_str(), "userId": { "$in": ids } },
+        ))
+        .await?
+        .try_collect()
+        .await?;
+    Ok(docs
+        .iter()
+        .filter_map(|d| {
+            let user_id = d.get_str("userId").ok()?.parse().ok()?;
+            let user_type = d
+                .get_str("userType")
+                .ok()
+                .and_then(|t| t.parse().ok())
+                .unwrap_or_default();
+            Some(MemberState {
+                user_id,
+                user_type,
+                last_read_seq: uint(d, "lastReadSeq"),
+                read_count: uint(d, "readCount"),
+                joined_at: int(d, "joinedAt"),
+            })
+        })
+        .collect())
+}
+
+/// A `messages` document as the API stores it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MessageDoc {
+    message_id: MessageId,
+    tenant_id: TenantId,
+    dialog_id: DialogId,
+    seq: i64,
+    sender_id: UserId,
+    content: String,
+    #[serde(rename = "type")]
+    message_type: String,
+    #[serde(default)]
+    meta: Option<chat3_sdk::Meta>,
+    #[serde(default)]
+    quoted_message_id: Option<MessageId>,
+    #[serde(default)]
+    client_message_id: Option<String>,
+    created_at: i64,
+}
+
+/// The stored message as sdk `Message` JSON, or `None` when it is not stored (any more).
+pub async fn message(
+    store: &Store,
+    tenant: &TenantId,
+    message_id: &str,
+) -> chat3_core::Result<Option<Value>> {
+    let Some(found) = store
+        .coll(coll::MESSAGES)
+        .find_one(scoped(tenant, doc! { "messageId": message_id }))
+        .await?
+    else {
+        return Ok(None);
+    };
+    let stored: MessageDoc = match bson::from_document(found) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!(message_id, error = %e, "stored message has an unexpected shape; using the event's copy");
+            return Ok(None);
+        }
+    };
+    let message = Message {
+        message_id: stored.message_id,
+        tenant_id: stored.tenant_id,
+        dialog_id: stored.dialog_id,
+        seq: stored.seq.max(0) as u64,
+        sender_id: stored.sender_id,
+        content: stored.content,
+        message_type: stored.message_type,
+        meta: stored.meta.unwrap_or_default(),
+        quoted_message_id: stored.quoted_message_id,
+        client_message_id: stored.client_message_id,
+        created_at: stored.created_at,
+    };
+    Ok(Some(json!(message)))
+}
+
+fn int(d: &Document, key: &str) -> i64 {
+    match d.get(key) {
+        Some(Bson::Int64(v)) => *v,
+        Some(Bson::Int32(v)) => i64::from(*v),
+        Some(Bson::Double(v)) => *v as i64,
+        _ => 0,
+    }
+}
+
+fn uint(d: &Document, key: &str) -> u64 {
+    int(d, key).max(0) as u64
+}
