@@ -394,7 +394,7 @@ async fn find_for_event(
 /// `resync_required` is true when `since > 0` and the updates right after `since` are gone
 /// (retention dropped them), or when `since` is beyond the user's head (the client's cursor does
 /// not come from this server's log).
-#[tracing::instrument(skip(store), fields(tenant = %tenant, user = %user), err)]
+#[tracing::instrument(skip_all, fields(tenant = %tenant, user = %user, since, limit), err)]
 pub async fn list_since(
     store: &Store,
     tenant: &TenantId,

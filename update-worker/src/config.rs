@@ -241,6 +241,12 @@ mod tests {
     }
 
     #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
     fn replay_requires_a_tenant() {
         assert!(Cli::try_parse_from(["update-worker", "replay"]).is_err());
         assert!(

@@ -163,7 +163,7 @@ pub async fn store_updates(
 /// Publishes each update with routing key `update.{tenant}.{userType}.{user}.{updateType}` and
 /// message id = update id, waiting for the broker's confirms.
 #[tracing::instrument(skip_all, fields(updates = stored.len()), err)]
-pub async fn publish(bus: &Bus, stored: &[Update]) -> Result<(), BusError> {
+pub async fn publish(bus: &Bus, stored: &[Update]) -> Result<(), ProcessError> {
     // Futures collected first: a closure inside the stream trips the `Send` check of `spawn`.
     let sends: Vec<_> = stored.iter().map(|u| publish_one(bus, u)).collect();
     futures_util::stream::iter(sends)
@@ -173,16 +173,17 @@ pub async fn publish(bus: &Bus, stored: &[Update]) -> Result<(), BusError> {
         .map(|_| ())
 }
 
-async fn publish_one(bus: &Bus, update: &Update) -> Result<(), BusError> {
-    // Serializing a `Value`-backed struct cannot fail; an empty body would be visible.
-    let body = serde_json::to_vec(update).unwrap_or_default();
+async fn publish_one(bus: &Bus, update: &Update) -> Result<(), ProcessError> {
+    let body = serde_json::to_vec(update)
+        .map_err(|e| ProcessError::Poison(format!("update not encodable: {e}")))?;
     bus.publish_json(
         bus.updates_exchange(),
         &updates::routing_key(update),
         &update.update_id,
         &body,
     )
-    .await
+    .await?;
+    Ok(())
 }
 
 /// The dialog an event concerns: the envelope's, else the payload's.
