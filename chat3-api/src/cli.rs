@@ -25,7 +25,9 @@ pub async fn tenant(cmd: TenantCommand) -> anyhow::Result<()> {
             mongo,
         } => {
             let store = Store::connect(&mongo).await?;
-            store.ensure_indexes(std::time::Duration::from_secs(7 * 86400)).await?;
+            store
+                .ensure_indexes(std::time::Duration::from_secs(7 * 86400))
+                .await?;
             print(&tenants::create_tenant(&store, &tenant_id(&id)?, name.as_deref()).await?)
         }
         TenantCommand::List { mongo } => {
@@ -58,7 +60,12 @@ pub async fn key(cmd: KeyCommand) -> anyhow::Result<()> {
             let scopes = if scopes.is_empty() {
                 None
             } else {
-                Some(scopes.iter().map(|s| s.parse::<Scope>()).collect::<Result<Vec<_>, _>>()?)
+                Some(
+                    scopes
+                        .iter()
+                        .map(|s| s.parse::<Scope>())
+                        .collect::<Result<Vec<_>, _>>()?,
+                )
             };
             let req = CreateApiKey { name, scopes };
             print(&tenants::create_key(&store, &tenant_id(&id)?, &req).await?)

@@ -156,7 +156,9 @@ pub fn json_error(err: actix_web::error::JsonPayloadError, _req: &HttpRequest) -
             "invalid_content_type",
             "expected Content-Type: application/json",
         ),
-        J::Deserialize(e) if e.is_data() => ApiError::bad_request("validation_error", e.to_string()),
+        J::Deserialize(e) if e.is_data() => {
+            ApiError::bad_request("validation_error", e.to_string())
+        }
         J::Deserialize(e) => ApiError::bad_request("invalid_json", format!("malformed JSON: {e}")),
         other => ApiError::bad_request("invalid_json", other.to_string()),
     };
@@ -164,7 +166,10 @@ pub fn json_error(err: actix_web::error::JsonPayloadError, _req: &HttpRequest) -
 }
 
 /// Query string errors: 400.
-pub fn query_error(err: actix_web::error::QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
+pub fn query_error(
+    err: actix_web::error::QueryPayloadError,
+    _req: &HttpRequest,
+) -> actix_web::Error {
     ApiError::bad_request("invalid_query", err.to_string()).into()
 }
 

@@ -98,10 +98,16 @@ async fn rate_limit_headers(
     if let Some(info) = info {
         let h = res.headers_mut();
         if let Ok(v) = info.limit.to_string().parse() {
-            h.insert(actix_web::http::header::HeaderName::from_static("x-ratelimit-limit"), v);
+            h.insert(
+                actix_web::http::header::HeaderName::from_static("x-ratelimit-limit"),
+                v,
+            );
         }
         if let Ok(v) = info.remaining.to_string().parse() {
-            h.insert(actix_web::http::header::HeaderName::from_static("x-ratelimit-remaining"), v);
+            h.insert(
+                actix_web::http::header::HeaderName::from_static("x-ratelimit-remaining"),
+                v,
+            );
         }
     }
     Ok(res)

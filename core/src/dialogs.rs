@@ -23,7 +23,10 @@ pub const MAX_NAME_CHARS: usize = 200;
 #[tracing::instrument(skip_all, fields(tenant = %tenant), err)]
 pub async fn create(ctx: &Ctx, tenant: &TenantId, req: &CreateDialog) -> Result<Dialog> {
     if req.members.is_empty() {
-        return Err(Error::invalid("validation_error", "members must not be empty"));
+        return Err(Error::invalid(
+            "validation_error",
+            "members must not be empty",
+        ));
     }
     if req.members.len() > MAX_INITIAL_MEMBERS {
         return Err(Error::invalid(
@@ -31,7 +34,11 @@ pub async fn create(ctx: &Ctx, tenant: &TenantId, req: &CreateDialog) -> Result<
             format!("at most {MAX_INITIAL_MEMBERS} members"),
         ));
     }
-    if req.name.as_ref().is_some_and(|n| n.chars().count() > MAX_NAME_CHARS) {
+    if req
+        .name
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > MAX_NAME_CHARS)
+    {
         return Err(Error::invalid(
             "validation_error",
             format!("name must be at most {MAX_NAME_CHARS} characters"),
@@ -111,7 +118,10 @@ pub async fn create(ctx: &Ctx, tenant: &TenantId, req: &CreateDialog) -> Result<
 }
 
 fn not_found(dialog: &DialogId) -> Error {
-    Error::not_found("dialog_not_found", format!("dialog '{dialog}' does not exist"))
+    Error::not_found(
+        "dialog_not_found",
+        format!("dialog '{dialog}' does not exist"),
+    )
 }
 
 /// The stored dialog document, or 404 `dialog_not_found`.
@@ -155,7 +165,10 @@ pub async fn list(store: &Store, tenant: &TenantId, page: u64, limit: u64) -> Re
         .await?
         .try_collect()
         .await?;
-    let ids: Vec<&str> = dialogs.iter().filter_map(|d| d.get_str("dialogId").ok()).collect();
+    let ids: Vec<&str> = dialogs
+        .iter()
+        .filter_map(|d| d.get_str("dialogId").ok())
+        .collect();
     let members = member_docs(store, tenant, &ids).await?;
     let data = dialogs
         .iter()

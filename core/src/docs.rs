@@ -76,7 +76,10 @@ pub fn message(d: &Document) -> Result<Message> {
         content: s(d, "content")?,
         message_type: s(d, "type")?,
         meta: meta(d),
-        quoted_message_id: d.get_str("quotedMessageId").ok().and_then(|v| v.parse().ok()),
+        quoted_message_id: d
+            .get_str("quotedMessageId")
+            .ok()
+            .and_then(|v| v.parse().ok()),
         client_message_id: d.get_str("clientMessageId").ok().map(str::to_owned),
         created_at: ts(d, "createdAt"),
     })
@@ -108,7 +111,10 @@ pub fn dialog(d: &Document, members: &[Document]) -> Result<Dialog> {
         created_by: parse(d, "createdBy")?,
         last_seq: u(d, "lastSeq"),
         message_count: u(d, "msgCount"),
-        members: members.iter().map(|m| member(d, m)).collect::<Result<_>>()?,
+        members: members
+            .iter()
+            .map(|m| member(d, m))
+            .collect::<Result<_>>()?,
         created_at: ts(d, "createdAt"),
         updated_at: ts(d, "updatedAt"),
     })

@@ -46,8 +46,14 @@ pub async fn user_dialogs(
         .try_collect()
         .await?;
     dialogs.sort_by(|a, b| {
-        (docs::ts(b, "updatedAt"), b.get_str("dialogId").unwrap_or_default())
-            .cmp(&(docs::ts(a, "updatedAt"), a.get_str("dialogId").unwrap_or_default()))
+        (
+            docs::ts(b, "updatedAt"),
+            b.get_str("dialogId").unwrap_or_default(),
+        )
+            .cmp(&(
+                docs::ts(a, "updatedAt"),
+                a.get_str("dialogId").unwrap_or_default(),
+            ))
     });
     let total = dialogs.len() as u64;
     let page_docs: Vec<&Document> = dialogs
@@ -118,12 +124,18 @@ pub async fn mark_all_read(
                 .session(&mut *s)
                 .await?
                 .ok_or_else(|| {
-                    Error::not_found("dialog_not_found", format!("dialog '{dialog}' does not exist"))
-                        .into_txn()
+                    Error::not_found(
+                        "dialog_not_found",
+                        format!("dialog '{dialog}' does not exist"),
+                    )
+                    .into_txn()
                 })?;
             let last_seq = docs::u(&d, "lastSeq") as i64;
             let count = docs::u(&d, "msgCount") as i64;
-            let member_filter = scoped(tenant, doc! {"dialogId": dialog.as_str(), "userId": user.as_str()});
+            let member_filter = scoped(
+                tenant,
+                doc! {"dialogId": dialog.as_str(), "userId": user.as_str()},
+            );
             let m = store
                 .coll(coll::MEMBERS)
                 .find_one(member_filter.clone())

@@ -36,7 +36,10 @@ fn validate(req: &CreateMessage) -> Result<String> {
             format!("content must be 1-{MAX_CONTENT_CHARS} characters"),
         ));
     }
-    let t = req.message_type.clone().unwrap_or_else(|| "text".to_owned());
+    let t = req
+        .message_type
+        .clone()
+        .unwrap_or_else(|| "text".to_owned());
     let ok_type = !t.is_empty()
         && t.len() <= 64
         && t.chars()
@@ -225,12 +228,18 @@ pub async fn list(
             ))
         }
         (Some(b), None) => (
-            scoped(tenant, doc! {"dialogId": dialog.as_str(), "seq": {"$lt": b as i64}}),
+            scoped(
+                tenant,
+                doc! {"dialogId": dialog.as_str(), "seq": {"$lt": b as i64}},
+            ),
             doc! {"seq": -1},
             0,
         ),
         (None, Some(a)) => (
-            scoped(tenant, doc! {"dialogId": dialog.as_str(), "seq": {"$gt": a as i64}}),
+            scoped(
+                tenant,
+                doc! {"dialogId": dialog.as_str(), "seq": {"$gt": a as i64}},
+            ),
             doc! {"seq": 1},
             0,
         ),

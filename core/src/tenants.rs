@@ -3,7 +3,9 @@
 //! is enough; nothing else can be derived from it).
 
 use bson::{doc, Document};
-use chat3_sdk::{ApiKeyInfo, CreateApiKey, CreatedApiKey, Pagination, Page, Scope, Tenant, TenantId};
+use chat3_sdk::{
+    ApiKeyInfo, CreateApiKey, CreatedApiKey, Page, Pagination, Scope, Tenant, TenantId,
+};
 use futures_util::TryStreamExt;
 use sha2::{Digest, Sha256};
 
@@ -21,7 +23,11 @@ pub fn hash_key(secret: &str) -> String {
 
 /// Creates a tenant. 409 `tenant_exists` if the id is taken.
 #[tracing::instrument(skip_all, fields(tenant = %tenant_id), err)]
-pub async fn create_tenant(store: &Store, tenant_id: &TenantId, name: Option<&str>) -> Result<Tenant> {
+pub async fn create_tenant(
+    store: &Store,
+    tenant_id: &TenantId,
+    name: Option<&str>,
+) -> Result<Tenant> {
     let tenant = Tenant {
         tenant_id: tenant_id.clone(),
         name: name
@@ -66,7 +72,11 @@ pub(crate) fn str_field<'a>(d: &'a Document, key: &str) -> Result<&'a str> {
 
 /// One tenant, or 404 `tenant_not_found`.
 pub async fn get_tenant(store: &Store, tenant_id: &TenantId) -> Result<Tenant> {
-    match store.coll(coll::TENANTS).find_one(tenant_filter(tenant_id)).await? {
+    match store
+        .coll(coll::TENANTS)
+        .find_one(tenant_filter(tenant_id))
+        .await?
+    {
         Some(d) => tenant_from_doc(&d),
         None => Err(Error::not_found(
             "tenant_not_found",
@@ -130,13 +140,20 @@ fn key_info_from_doc(d: &Document) -> Result<ApiKeyInfo> {
 
 /// Creates a key for an existing tenant; the secret is in the result and nowhere else.
 #[tracing::instrument(skip_all, fields(tenant = %tenant), err)]
-pub async fn create_key(store: &Store, tenant: &TenantId, req: &CreateApiKey) -> Result<CreatedApiKey> {
+pub async fn create_key(
+    store: &Store,
+    tenant: &TenantId,
+    req: &CreateApiKey,
+) -> Result<CreatedApiKey> {
     get_tenant(store, tenant).await?;
     let mut scopes = req.scopes.clone().unwrap_or_else(|| Scope::ALL.to_vec());
     scopes.sort();
     scopes.dedup();
     if scopes.is_empty() {
-        return Err(Error::invalid("validation_error", "scopes must not be empty"));
+        return Err(Error::invalid(
+            "validation_error",
+            "scopes must not be empty",
+        ));
     }
     let secret = format!("{KEY_PREFIX}{}", random_base36(40));
     let info = ApiKeyInfo {
@@ -181,7 +198,10 @@ pub async fn revoke_key(store: &Store, tenant: &TenantId, key_id: &str) -> Resul
     let c = store.coll(coll::API_KEYS);
     let filter = scoped(tenant, doc! {"keyId": key_id});
     c.update_one(
-        scoped(tenant, doc! {"keyId": key_id, "revokedAt": {"$exists": false}}),
+        scoped(
+            tenant,
+            doc! {"keyId": key_id, "revokedAt": {"$exists": false}},
+        ),
         doc! {"$set": {"revokedAt": now_ms()}},
     )
     .await?;

@@ -32,7 +32,7 @@ pub enum Error {
         /// HTTP status.
         status: u16,
         /// The JSON error body.
-        body: ErrorBody,
+        body: Box<ErrorBody>,
     },
     /// Transport failure or an unparseable response.
     #[error("http: {0}")]
@@ -164,7 +164,7 @@ impl Client {
         match serde_json::from_slice::<ErrorBody>(&bytes) {
             Ok(body) => Err(Error::Api {
                 status: status.as_u16(),
-                body,
+                body: Box::new(body),
             }),
             Err(_) => Err(Error::Unexpected {
                 status: status.as_u16(),

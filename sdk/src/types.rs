@@ -495,4 +495,3 @@ pub struct MessageQuery {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub after_seq: Option<u64>,
 }
-

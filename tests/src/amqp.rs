@@ -36,7 +36,10 @@ impl TestQueue {
         let conn = Connection::connect(url, ConnectionProperties::default())
             .await
             .unwrap_or_else(|e| panic!("connect to RabbitMQ: {e}"));
-        let ch = conn.create_channel().await.unwrap_or_else(|e| panic!("{e}"));
+        let ch = conn
+            .create_channel()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         chat3_core::bus::declare_topic(&ch, exchange)
             .await
             .unwrap_or_else(|e| panic!("declare {exchange}: {e}"));
@@ -53,20 +56,37 @@ impl TestQueue {
             .await
             .unwrap_or_else(|e| panic!("declare queue: {e}"));
         for p in patterns {
-            ch.queue_bind(q.name().as_str(), exchange, p, QueueBindOptions::default(), FieldTable::default())
-                .await
-                .unwrap_or_else(|e| panic!("bind: {e}"));
+            ch.queue_bind(
+                q.name().as_str(),
+                exchange,
+                p,
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("bind: {e}"));
         }
         let consumer = ch
-            .basic_consume(q.name().as_str(), "test", BasicConsumeOptions::default(), FieldTable::default())
+            .basic_consume(
+                q.name().as_str(),
+                "test",
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
             .await
             .unwrap_or_else(|e| panic!("consume: {e}"));
-        Self { _conn: conn, consumer }
+        Self {
+            _conn: conn,
+            consumer,
+        }
     }
 
     /// The next message, or `None` after `timeout`.
     pub async fn next(&mut self, timeout: Duration) -> Option<Received> {
-        let delivery = tokio::time::timeout(timeout, self.consumer.next()).await.ok()??.ok()?;
+        let delivery = tokio::time::timeout(timeout, self.consumer.next())
+            .await
+            .ok()??
+            .ok()?;
         let _ = delivery.acker.ack(BasicAckOptions::default()).await;
         let p = &delivery.properties;
         Some(Received {
@@ -90,10 +110,14 @@ impl TestQueue {
 
 /// Deletes durable queues a test created (best effort).
 pub async fn delete_queues(url: &str, names: &[&str]) {
-    let Ok(conn) = Connection::connect(url, ConnectionProperties::default()).await else { return };
+    let Ok(conn) = Connection::connect(url, ConnectionProperties::default()).await else {
+        return;
+    };
     if let Ok(ch) = conn.create_channel().await {
         for n in names {
-            let _ = ch.queue_delete(n, lapin::options::QueueDeleteOptions::default()).await;
+            let _ = ch
+                .queue_delete(n, lapin::options::QueueDeleteOptions::default())
+                .await;
         }
     }
     let _ = conn.close(200, "done").await;

@@ -92,7 +92,11 @@ impl TestApi {
     }
 
     /// Like [`TestApi::tenant`] with chosen scopes.
-    pub async fn tenant_with_scopes(&self, prefix: &str, scopes: Option<Vec<Scope>>) -> (TenantId, Client) {
+    pub async fn tenant_with_scopes(
+        &self,
+        prefix: &str,
+        scopes: Option<Vec<Scope>>,
+    ) -> (TenantId, Client) {
         let id: TenantId = chat3_core::testing::unique_name(prefix)
             .parse()
             .unwrap_or_else(|e| panic!("bad tenant id: {e}"));
@@ -166,7 +170,13 @@ impl Stack {
         let (tenant, client) = api.tenant("tnt").await;
         let key = api
             .admin()
-            .create_api_key(&tenant, &CreateApiKey { name: Some("bff".to_owned()), scopes: None })
+            .create_api_key(
+                &tenant,
+                &CreateApiKey {
+                    name: Some("bff".to_owned()),
+                    scopes: None,
+                },
+            )
             .await
             .unwrap_or_else(|e| panic!("bff key: {e}"));
 
@@ -206,9 +216,10 @@ impl Stack {
         };
         let sms = chat3_bff::Outbox::new();
         let bff_shutdown = CancellationToken::new();
-        let bff = chat3_bff::start_with_sms(bc, std::sync::Arc::new(sms.clone()), bff_shutdown.clone())
-            .await
-            .unwrap_or_else(|e| panic!("bff start: {e:#}"));
+        let bff =
+            chat3_bff::start_with_sms(bc, std::sync::Arc::new(sms.clone()), bff_shutdown.clone())
+                .await
+                .unwrap_or_else(|e| panic!("bff start: {e:#}"));
         let bff_client = Client::anonymous(bff.url());
         eventually(Duration::from_secs(15), "the BFF to be ready", || async {
             bff_client.ready().await.ok().filter(|r| r.status == "ok")
@@ -238,7 +249,11 @@ impl Stack {
                 other => panic!("{what} did not stop cleanly: {other:?}"),
             }
         }
-        amqp::delete_queues(&self.api.amqp.url, &[&self.worker_queue, &format!("{}.dlq", self.worker_queue)]).await;
+        amqp::delete_queues(
+            &self.api.amqp.url,
+            &[&self.worker_queue, &format!("{}.dlq", self.worker_queue)],
+        )
+        .await;
         self.api.stop().await;
     }
 }

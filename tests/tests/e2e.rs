@@ -8,7 +8,8 @@ use chat3_tests::{eventually, Stack};
 use futures_util::StreamExt;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 fn user(s: &str) -> UserId {
     s.parse().unwrap_or_else(|e| panic!("{e}"))
@@ -27,21 +28,35 @@ fn text(sender: &UserId, content: &str) -> CreateMessage {
 
 async fn login(stack: &Stack, phone: &str) -> Session {
     let bff = Client::anonymous(&stack.bff_url);
-    bff.request_code(&chat3_sdk::RequestCode { phone: phone.to_owned(), name: Some("Ann".to_owned()) })
-        .await
-        .unwrap_or_else(|e| panic!("request-code: {e}"));
-    let code = stack.sms.last_code(phone).unwrap_or_else(|| panic!("no code sent"));
-    bff.verify_code(&VerifyCode { phone: phone.to_owned(), code })
-        .await
-        .unwrap_or_else(|e| panic!("verify-code: {e}"))
+    bff.request_code(&chat3_sdk::RequestCode {
+        phone: phone.to_owned(),
+        name: Some("Ann".to_owned()),
+    })
+    .await
+    .unwrap_or_else(|e| panic!("request-code: {e}"));
+    let code = stack
+        .sms
+        .last_code(phone)
+        .unwrap_or_else(|| panic!("no code sent"));
+    bff.verify_code(&VerifyCode {
+        phone: phone.to_owned(),
+        code,
+    })
+    .await
+    .unwrap_or_else(|e| panic!("verify-code: {e}"))
 }
 
 async fn connect(stack: &Stack, token: &str, since: Option<u64>) -> Ws {
-    let mut url = format!("{}/ws?token={token}", stack.bff_url.replace("http://", "ws://"));
+    let mut url = format!(
+        "{}/ws?token={token}",
+        stack.bff_url.replace("http://", "ws://")
+    );
     if let Some(s) = since {
         url.push_str(&format!("&since={s}"));
     }
-    let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap_or_else(|e| panic!("ws: {e}"));
+    let (ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .unwrap_or_else(|e| panic!("ws: {e}"));
     ws
 }
 
@@ -71,8 +86,14 @@ async fn every_member_gets_sequenced_updates_through_the_api() {
     let d = c
         .create_dialog(&CreateDialog {
             members: vec![
-                MemberInput { user_id: alice.clone(), user_type: Default::default() },
-                MemberInput { user_id: bob.clone(), user_type: Default::default() },
+                MemberInput {
+                    user_id: alice.clone(),
+                    user_type: Default::default(),
+                },
+                MemberInput {
+                    user_id: bob.clone(),
+                    user_type: Default::default(),
+                },
             ],
             name: Some("pair".to_owned()),
             meta: None,
@@ -80,8 +101,13 @@ async fn every_member_gets_sequenced_updates_through_the_api() {
         })
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let m = c.send_message(&d.dialog_id, &text(&alice, "hi bob")).await.unwrap_or_else(|e| panic!("{e}"));
-    c.mark_all_read(&bob, &d.dialog_id).await.unwrap_or_else(|e| panic!("{e}"));
+    let m = c
+        .send_message(&d.dialog_id, &text(&alice, "hi bob"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    c.mark_all_read(&bob, &d.dialog_id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
 
     // bob: dialog.create (1), message.create (2), dialog.read (3); alice: 1 and 2.
     let bob_updates = eventually(Duration::from_secs(20), "bob's three updates", || async {
@@ -91,10 +117,20 @@ async fn every_member_gets_sequenced_updates_through_the_api() {
     .await;
     let seqs: Vec<_> = bob_updates.data.iter().map(|u| u.seq).collect();
     assert_eq!(seqs, vec![Some(1), Some(2), Some(3)]);
-    let types: Vec<_> = bob_updates.data.iter().map(|u| u.event_type.as_str()).collect();
-    assert_eq!(types, vec!["dialog.create", "message.create", "dialog.read"]);
+    let types: Vec<_> = bob_updates
+        .data
+        .iter()
+        .map(|u| u.event_type.as_str())
+        .collect();
+    assert_eq!(
+        types,
+        vec!["dialog.create", "message.create", "dialog.read"]
+    );
     let msg_update = &bob_updates.data[1];
-    assert_eq!(msg_update.data["message"]["messageId"], serde_json::json!(m.message_id));
+    assert_eq!(
+        msg_update.data["message"]["messageId"],
+        serde_json::json!(m.message_id)
+    );
     assert_eq!(bob_updates.head_seq, 3);
     let alice_updates = eventually(Duration::from_secs(20), "alice's two updates", || async {
         let p = c.user_updates(&alice, 0, 100).await.ok()?;
@@ -103,7 +139,10 @@ async fn every_member_gets_sequenced_updates_through_the_api() {
     .await;
     assert_eq!(alice_updates.data[1].seq, Some(2));
     // Paging by since.
-    let after_one = c.user_updates(&bob, 1, 1).await.unwrap_or_else(|e| panic!("{e}"));
+    let after_one = c
+        .user_updates(&bob, 1, 1)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(after_one.data.len(), 1);
     assert_eq!(after_one.data[0].seq, Some(2));
     assert!(after_one.has_more);
@@ -120,8 +159,14 @@ async fn a_logged_in_user_sees_messages_live_and_resumes_without_duplicates() {
     let d = c
         .create_dialog(&CreateDialog {
             members: vec![
-                MemberInput { user_id: me.clone(), user_type: Default::default() },
-                MemberInput { user_id: friend.clone(), user_type: Default::default() },
+                MemberInput {
+                    user_id: me.clone(),
+                    user_type: Default::default(),
+                },
+                MemberInput {
+                    user_id: friend.clone(),
+                    user_type: Default::default(),
+                },
             ],
             name: None,
             meta: None,
@@ -133,12 +178,21 @@ async fn a_logged_in_user_sees_messages_live_and_resumes_without_duplicates() {
     let mut ws = connect(&stack, &session.token, Some(0)).await;
     // Replay brings the dialog.create update (seq 1).
     let first = frames_until_quiet(&mut ws, Duration::from_secs(3)).await;
-    assert!(first.iter().any(|f| f.event == "dialog:update" && f.seq == Some(1)), "{first:?}");
+    assert!(
+        first
+            .iter()
+            .any(|f| f.event == "dialog:update" && f.seq == Some(1)),
+        "{first:?}"
+    );
 
     // Live: a message posted through the tenant API arrives as message:new.
-    c.send_message(&d.dialog_id, &text(&friend, "live one")).await.unwrap_or_else(|e| panic!("{e}"));
+    c.send_message(&d.dialog_id, &text(&friend, "live one"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let live = loop {
-        let f = next_frame(&mut ws, Duration::from_secs(15)).await.unwrap_or_else(|| panic!("no live frame"));
+        let f = next_frame(&mut ws, Duration::from_secs(15))
+            .await
+            .unwrap_or_else(|| panic!("no live frame"));
         if f.event == "message:new" {
             break f;
         }
@@ -149,25 +203,48 @@ async fn a_logged_in_user_sees_messages_live_and_resumes_without_duplicates() {
     drop(ws);
 
     // Missed while disconnected: two messages. Resume from seq 2 gets exactly those, once each.
-    c.send_message(&d.dialog_id, &text(&friend, "missed 1")).await.unwrap_or_else(|e| panic!("{e}"));
-    c.send_message(&d.dialog_id, &text(&friend, "missed 2")).await.unwrap_or_else(|e| panic!("{e}"));
-    eventually(Duration::from_secs(20), "the missed updates to be stored", || async {
-        let p = c.user_updates(&me, 2, 10).await.ok()?;
-        (p.data.len() == 2).then_some(())
-    })
+    c.send_message(&d.dialog_id, &text(&friend, "missed 1"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    c.send_message(&d.dialog_id, &text(&friend, "missed 2"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    eventually(
+        Duration::from_secs(20),
+        "the missed updates to be stored",
+        || async {
+            let p = c.user_updates(&me, 2, 10).await.ok()?;
+            (p.data.len() == 2).then_some(())
+        },
+    )
     .await;
     let mut ws = connect(&stack, &session.token, Some(2)).await;
     let resumed = frames_until_quiet(&mut ws, Duration::from_secs(3)).await;
     let new_msgs: Vec<_> = resumed
         .iter()
         .filter(|f| f.event == "message:new")
-        .map(|f| (f.seq, f.data["message"]["content"].as_str().unwrap_or_default().to_owned()))
+        .map(|f| {
+            (
+                f.seq,
+                f.data["message"]["content"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        })
         .collect();
     assert_eq!(
         new_msgs,
-        vec![(Some(3), "missed 1".to_owned()), (Some(4), "missed 2".to_owned())]
+        vec![
+            (Some(3), "missed 1".to_owned()),
+            (Some(4), "missed 2".to_owned())
+        ]
     );
-    let raw_seqs: Vec<_> = resumed.iter().filter(|f| f.event == "chat3:update").map(|f| f.seq).collect();
+    let raw_seqs: Vec<_> = resumed
+        .iter()
+        .filter(|f| f.event == "chat3:update")
+        .map(|f| f.seq)
+        .collect();
     assert_eq!(raw_seqs, vec![Some(3), Some(4)]);
     stack.stop().await;
 }

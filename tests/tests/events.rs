@@ -16,7 +16,10 @@ fn dialog_of(users: &[&str]) -> CreateDialog {
     CreateDialog {
         members: users
             .iter()
-            .map(|u| MemberInput { user_id: user(u), user_type: Default::default() })
+            .map(|u| MemberInput {
+                user_id: user(u),
+                user_type: Default::default(),
+            })
             .collect(),
         name: Some("team".to_owned()),
         meta: None,
@@ -40,16 +43,29 @@ async fn posting_a_message_publishes_exactly_the_documented_envelope() {
     let api = TestApi::start("evt").await;
     let mut q = TestQueue::bind(&api.amqp.url, &api.amqp.events_exchange, &["#"]).await;
     let (tenant, c) = api.tenant("tnt").await;
-    let d = c.create_dialog(&dialog_of(&["alice", "bob"])).await.unwrap_or_else(|e| panic!("{e}"));
-    let m = c.send_message(&d.dialog_id, &text("alice", "hello")).await.unwrap_or_else(|e| panic!("{e}"));
+    let d = c
+        .create_dialog(&dialog_of(&["alice", "bob"]))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let m = c
+        .send_message(&d.dialog_id, &text("alice", "hello"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
 
-    let created = q.next(Duration::from_secs(10)).await.unwrap_or_else(|| panic!("no dialog.create"));
+    let created = q
+        .next(Duration::from_secs(10))
+        .await
+        .unwrap_or_else(|| panic!("no dialog.create"));
     assert_eq!(created.routing_key, format!("dialog.create.{tenant}"));
-    let got = q.next(Duration::from_secs(10)).await.unwrap_or_else(|| panic!("no message.create"));
+    let got = q
+        .next(Duration::from_secs(10))
+        .await
+        .unwrap_or_else(|| panic!("no message.create"));
     assert_eq!(got.routing_key, format!("message.create.{tenant}"));
     assert_eq!(got.content_type.as_deref(), Some("application/json"));
     assert_eq!(got.delivery_mode, Some(2));
-    let env: EventEnvelope = serde_json::from_value(got.body.clone()).unwrap_or_else(|e| panic!("{e}"));
+    let env: EventEnvelope =
+        serde_json::from_value(got.body.clone()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(got.message_id.as_deref(), Some(env.event_id.as_str()));
     let expected = json!({
         "eventId": env.event_id,
@@ -80,17 +96,32 @@ async fn events_written_while_the_broker_is_down_are_published_once_it_is_back()
     let mut q = TestQueue::bind(&real.url, &real.events_exchange, &["message.#"]).await;
     let api = TestApi::start_with(mongo, via_proxy).await;
     let (tenant, c) = api.tenant("tnt").await;
-    let d = c.create_dialog(&dialog_of(&["alice", "bob"])).await.unwrap_or_else(|e| panic!("{e}"));
+    let d = c
+        .create_dialog(&dialog_of(&["alice", "bob"]))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
 
     proxy.cut();
-    let m = c.send_message(&d.dialog_id, &text("alice", "during outage")).await.unwrap_or_else(|e| panic!("{e}"));
+    let m = c
+        .send_message(&d.dialog_id, &text("alice", "during outage"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     // The write succeeded, the event is durable, and nothing reached the broker.
     assert!(q.next(Duration::from_millis(500)).await.is_none());
 
     proxy.restore();
-    let got = q.next(Duration::from_secs(30)).await.unwrap_or_else(|| panic!("event never published"));
+    let got = q
+        .next(Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|| panic!("event never published"));
     assert_eq!(got.routing_key, format!("message.create.{tenant}"));
-    assert_eq!(got.body["data"]["message"]["messageId"], json!(m.message_id));
-    assert!(q.drain(Duration::from_secs(3)).await.is_empty(), "published more than once");
+    assert_eq!(
+        got.body["data"]["message"]["messageId"],
+        json!(m.message_id)
+    );
+    assert!(
+        q.drain(Duration::from_secs(3)).await.is_empty(),
+        "published more than once"
+    );
     api.stop().await;
 }

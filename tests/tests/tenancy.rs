@@ -12,7 +12,10 @@ fn dialog_of(users: &[&str]) -> CreateDialog {
     CreateDialog {
         members: users
             .iter()
-            .map(|u| MemberInput { user_id: user(u), user_type: Default::default() })
+            .map(|u| MemberInput {
+                user_id: user(u),
+                user_type: Default::default(),
+            })
             .collect(),
         name: Some("chat".to_owned()),
         meta: None,
@@ -36,22 +39,45 @@ async fn one_tenant_cannot_read_or_write_another_tenants_data() {
     let api = TestApi::start("iso").await;
     let (_ta, a) = api.tenant("tnta").await;
     let (tb, b) = api.tenant("tntb").await;
-    let d = b.create_dialog(&dialog_of(&["alice", "bob"])).await.unwrap_or_else(|e| panic!("{e}"));
-    b.send_message(&d.dialog_id, &text("alice", "secret")).await.unwrap_or_else(|e| panic!("{e}"));
+    let d = b
+        .create_dialog(&dialog_of(&["alice", "bob"]))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    b.send_message(&d.dialog_id, &text("alice", "secret"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
 
     // Reads of B's dialog, messages, inbox and updates through A's key see nothing.
-    let e = a.get_dialog(&d.dialog_id).await.err().unwrap_or_else(|| panic!("A read B's dialog"));
-    assert_eq!((e.status(), e.code()), (Some(404), Some("dialog_not_found")));
+    let e = a
+        .get_dialog(&d.dialog_id)
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("A read B's dialog"));
+    assert_eq!(
+        (e.status(), e.code()),
+        (Some(404), Some("dialog_not_found"))
+    );
     let e = a
         .list_messages(&d.dialog_id, &Default::default())
         .await
         .err()
         .unwrap_or_else(|| panic!("A listed B's messages"));
     assert_eq!(e.status(), Some(404));
-    assert!(a.list_dialogs(1, 100).await.unwrap_or_else(|e| panic!("{e}")).data.is_empty());
-    let inbox = a.user_dialogs(&user("alice"), 1, 100).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(a
+        .list_dialogs(1, 100)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .data
+        .is_empty());
+    let inbox = a
+        .user_dialogs(&user("alice"), 1, 100)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert!(inbox.data.is_empty());
-    let ups = a.user_updates(&user("alice"), 0, 100).await.unwrap_or_else(|e| panic!("{e}"));
+    let ups = a
+        .user_updates(&user("alice"), 0, 100)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert!(ups.data.is_empty());
 
     // Writes into B's dialog through A's key fail and change nothing.
@@ -67,14 +93,24 @@ async fn one_tenant_cannot_read_or_write_another_tenants_data() {
         .err()
         .unwrap_or_else(|| panic!("A marked B's dialog read"));
     assert_eq!(e.status(), Some(404));
-    let msgs = b.list_messages(&d.dialog_id, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let msgs = b
+        .list_messages(&d.dialog_id, &Default::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(msgs.data.len(), 1);
-    let bob = b.user_dialogs(&user("bob"), 1, 10).await.unwrap_or_else(|e| panic!("{e}"));
+    let bob = b
+        .user_dialogs(&user("bob"), 1, 10)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(bob.data[0].unread_count, 1);
 
     // X-Tenant-ID cannot switch A's key to B.
     let switched = a.clone().with_tenant(tb.as_str());
-    let e = switched.get_dialog(&d.dialog_id).await.err().unwrap_or_else(|| panic!("switched"));
+    let e = switched
+        .get_dialog(&d.dialog_id)
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("switched"));
     assert_eq!((e.status(), e.code()), (Some(403), Some("tenant_mismatch")));
     api.stop().await;
 }
@@ -84,22 +120,39 @@ async fn unknown_and_revoked_keys_get_401_and_missing_scope_gets_403() {
     let api = TestApi::start("auth").await;
     let (tenant, key_client) = api.tenant("tnt").await;
 
-    let none = api.anonymous().raw("GET", "/api/dialogs", None, &[]).await.unwrap_or_else(|e| panic!("{e}"));
+    let none = api
+        .anonymous()
+        .raw("GET", "/api/dialogs", None, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(none.status, 401);
     assert_eq!(
         none.body,
         json!({"error": "Unauthorized", "message": "send your API key in the X-API-Key header", "code": "missing_api_key"})
     );
     let wrong = chat3_sdk::client::Client::new(&api.url, "c3k_wrong");
-    let e = wrong.list_dialogs(1, 10).await.err().unwrap_or_else(|| panic!("wrong key accepted"));
+    let e = wrong
+        .list_dialogs(1, 10)
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("wrong key accepted"));
     assert_eq!((e.status(), e.code()), (Some(401), Some("invalid_api_key")));
 
     // Revocation takes effect within the key cache TTL (1 s in tests).
     let admin = api.admin();
-    let keys = admin.list_api_keys(&tenant).await.unwrap_or_else(|e| panic!("{e}"));
+    let keys = admin
+        .list_api_keys(&tenant)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(keys.len(), 1);
-    key_client.list_dialogs(1, 10).await.unwrap_or_else(|e| panic!("{e}"));
-    admin.revoke_api_key(&tenant, &keys[0].key_id).await.unwrap_or_else(|e| panic!("{e}"));
+    key_client
+        .list_dialogs(1, 10)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    admin
+        .revoke_api_key(&tenant, &keys[0].key_id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     chat3_tests::eventually(std::time::Duration::from_secs(5), "revocation", || {
         let c = key_client.clone();
         async move { (c.list_dialogs(1, 10).await.err()?.status() == Some(401)).then_some(()) }
@@ -108,13 +161,30 @@ async fn unknown_and_revoked_keys_get_401_and_missing_scope_gets_403() {
 
     // A read-only key can read but not write.
     let (_, reader) = api.tenant_with_scopes("ro", Some(vec![Scope::Read])).await;
-    reader.list_dialogs(1, 10).await.unwrap_or_else(|e| panic!("{e}"));
-    let e = reader.create_dialog(&dialog_of(&["a"])).await.err().unwrap_or_else(|| panic!("wrote"));
-    assert_eq!((e.status(), e.code()), (Some(403), Some("insufficient_scope")));
+    reader
+        .list_dialogs(1, 10)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let e = reader
+        .create_dialog(&dialog_of(&["a"]))
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("wrote"));
+    assert_eq!(
+        (e.status(), e.code()),
+        (Some(403), Some("insufficient_scope"))
+    );
 
     // Tenant keys cannot manage tenants.
-    let e = reader.list_tenants(1, 10).await.err().unwrap_or_else(|| panic!("listed tenants"));
-    assert_eq!((e.status(), e.code()), (Some(403), Some("operator_required")));
+    let e = reader
+        .list_tenants(1, 10)
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("listed tenants"));
+    assert_eq!(
+        (e.status(), e.code()),
+        (Some(403), Some("operator_required"))
+    );
     api.stop().await;
 }
 
@@ -122,11 +192,22 @@ async fn unknown_and_revoked_keys_get_401_and_missing_scope_gets_403() {
 async fn the_operator_key_acts_on_a_tenant_named_by_x_tenant_id() {
     let api = TestApi::start("op").await;
     let (tenant, client) = api.tenant("tnt").await;
-    let d = client.create_dialog(&dialog_of(&["alice"])).await.unwrap_or_else(|e| panic!("{e}"));
+    let d = client
+        .create_dialog(&dialog_of(&["alice"]))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let as_operator = api.admin().with_tenant(tenant.as_str());
-    let got = as_operator.get_dialog(&d.dialog_id).await.unwrap_or_else(|e| panic!("{e}"));
+    let got = as_operator
+        .get_dialog(&d.dialog_id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(got.dialog_id, d.dialog_id);
-    let e = api.admin().get_dialog(&d.dialog_id).await.err().unwrap_or_else(|| panic!("no tenant"));
+    let e = api
+        .admin()
+        .get_dialog(&d.dialog_id)
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("no tenant"));
     assert_eq!((e.status(), e.code()), (Some(400), Some("tenant_required")));
     api.stop().await;
 }

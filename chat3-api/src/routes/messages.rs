@@ -19,7 +19,10 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let tenant = caller.require(Scope::Write)?;
     let (message, created) = messages::create(&state.ctx, tenant, &path, &body).await?;
-    let body = Data { data: message, message: None };
+    let body = Data {
+        data: message,
+        message: None,
+    };
     Ok(if created {
         HttpResponse::Created().json(body)
     } else {

@@ -56,9 +56,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .get(tenants::list_keys)
                 .post(tenants::create_key),
         )
-        .service(
-            resource("/api/tenants/{tenantId}/api-keys/{keyId}").delete(tenants::revoke_key),
-        )
+        .service(resource("/api/tenants/{tenantId}/api-keys/{keyId}").delete(tenants::revoke_key))
         .service(
             resource("/api/dialogs")
                 .get(dialogs::list)
@@ -96,7 +94,11 @@ impl PageQuery {
 }
 
 /// Validates `page` ≥ 1 and 1 ≤ `limit` ≤ 100.
-pub fn page_limit(page: Option<u64>, limit: Option<u64>, default_limit: u64) -> Result<(u64, u64), ApiError> {
+pub fn page_limit(
+    page: Option<u64>,
+    limit: Option<u64>,
+    default_limit: u64,
+) -> Result<(u64, u64), ApiError> {
     let page = page.unwrap_or(1);
     let limit = limit.unwrap_or(default_limit);
     if page == 0 {

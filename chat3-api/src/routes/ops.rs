@@ -37,7 +37,10 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let ok = mongo == "ok" && rabbit == "ok";
     let body = Readiness {
         status: if ok { "ok" } else { "unavailable" }.to_owned(),
-        checks: BTreeMap::from([("mongodb".to_owned(), mongo), ("rabbitmq".to_owned(), rabbit)]),
+        checks: BTreeMap::from([
+            ("mongodb".to_owned(), mongo),
+            ("rabbitmq".to_owned(), rabbit),
+        ]),
     };
     if ok {
         HttpResponse::Ok().json(body)

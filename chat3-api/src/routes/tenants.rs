@@ -10,7 +10,10 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 fn data<T: serde::Serialize>(v: T) -> Data<T> {
-    Data { data: v, message: None }
+    Data {
+        data: v,
+        message: None,
+    }
 }
 
 /// `POST /api/tenants`.

@@ -32,7 +32,10 @@ pub async fn mark_all_read(
     let tenant = caller.require(Scope::Write)?;
     let (user, dialog) = path.into_inner();
     let read = inbox::mark_all_read(&state.ctx, tenant, &user, &dialog).await?;
-    Ok(HttpResponse::Ok().json(Data { data: read, message: None }))
+    Ok(HttpResponse::Ok().json(Data {
+        data: read,
+        message: None,
+    }))
 }
 
 /// `?since=&limit=` of the updates feed.
@@ -54,6 +57,7 @@ pub async fn updates(
 ) -> Result<HttpResponse, ApiError> {
     let tenant = caller.require(Scope::Read)?;
     let (_, limit) = page_limit(None, q.limit, 100)?;
-    let page = updates::list_since(&state.ctx.store, tenant, &path, q.since.unwrap_or(0), limit).await?;
+    let page =
+        updates::list_since(&state.ctx.store, tenant, &path, q.since.unwrap_or(0), limit).await?;
     Ok(HttpResponse::Ok().json(page))
 }
