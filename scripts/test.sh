@@ -2,7 +2,7 @@
 # The one command that runs every check of the workspace:
 #
 #   scripts/test.sh                 # fmt check, clippy (-D warnings), cargo test --workspace
-#   scripts/test.sh -p chat3-api    # extra arguments go to `cargo test`
+#   scripts/test.sh -p chat3-api    # arguments replace `--workspace` in `cargo test`
 #
 # It starts its own SecantusDB (in memory, on a free port) and makes sure RabbitMQ is up (see
 # scripts/services.sh), exports CHAT3_TEST_MONGODB_URI and RABBITMQ_URL for the tests, runs every
@@ -68,7 +68,13 @@ if [ "${CHAT3_SKIP_LINT:-0}" != 1 ]; then
   step "cargo fmt --check" cargo fmt --all -- --check
   step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
 fi
-step "cargo test" cargo test --workspace "$@"
+# With arguments, they replace `--workspace` (so `-p chat3-api` narrows the run); pass
+# `--workspace -- NAME` to filter across the whole workspace.
+if [ "$#" -gt 0 ]; then
+  step "cargo test $*" cargo test "$@"
+else
+  step "cargo test" cargo test --workspace
+fi
 
 print_summary
 if [ "${#failed[@]}" -gt 0 ]; then

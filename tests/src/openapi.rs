@@ -567,15 +567,14 @@ mod tests {
 
     #[test]
     fn every_documented_json_schema_compiles() {
-        let spec = spec();
-        for op in &spec.operations {
-            for (status, response) in op.responses.as_object().expect("responses") {
-                let response = spec.deref(response).expect("ref");
-                let Some(content) = response.get("content").and_then(Value::as_object) else {
-                    continue;
-                };
-                for media in content.values() {
-                    if let Some(schema) = media.get("schema") {
+        for spec in [spec(), Spec::load_bff()] {
+            for op in &spec.operations {
+                for (status, response) in op.responses.as_object().expect("responses") {
+                    let response = spec.deref(response).expect("ref");
+                    let Some(content) = response.get("content").and_then(Value::as_object) else {
+                        continue;
+                    };
+                    for schema in content.values().filter_map(|media| media.get("schema")) {
                         spec.validator(schema).unwrap_or_else(|e| {
                             panic!("{} {} {status}: {e}", op.method, op.template)
                         });
@@ -583,10 +582,39 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn bff_responses_are_checked_against_the_bff_spec() {
         let bff = Spec::load_bff();
         assert!(bff
             .operations()
             .contains(&("GET".to_owned(), "/ws".to_owned())));
+        let session = chat3_sdk::Session {
+            token: "jwt".into(),
+            user: chat3_sdk::BffUser {
+                user_id: "usr_abcd1234".parse().expect("id"),
+                phone: "+15551234567".into(),
+                name: "Alice".into(),
+            },
+        };
+        bff.validate(
+            "POST",
+            "/api/auth/verify-code",
+            200,
+            &to_json(&data(session)),
+        )
+        .expect("valid");
+        let sent = chat3_sdk::CodeSent {
+            phone: "+15551234567".into(),
+            expires_in: 300,
+        };
+        bff.validate("POST", "/api/auth/request-code", 200, &to_json(&data(sent)))
+            .expect("valid");
+        bff.validate("GET", "/ws?token=x&since=3", 101, &Value::Null)
+            .expect("no body to check");
+        let err = json!({"error": "Unauthorized", "message": "m", "code": "invalid_token"});
+        bff.validate("GET", "/ws", 401, &err).expect("valid");
     }
 
     #[test]
