@@ -140,6 +140,11 @@ impl Caller {
         }
     }
 
+    /// The tenant acted on, if any (the operator may name none).
+    pub fn tenant(&self) -> Option<&TenantId> {
+        self.tenant.as_ref()
+    }
+
     /// Ok for the operator key only.
     pub fn require_operator(&self) -> Result<(), ApiError> {
         match self.principal {
@@ -229,6 +234,10 @@ impl FromRequest for Caller {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        // Already authenticated by the idempotency middleware: do not count the request twice.
+        if let Some(caller) = req.extensions().get::<Caller>().cloned() {
+            return Box::pin(async move { Ok(caller) });
+        }
         Box::pin(authenticate(req.clone()))
     }
 }

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod idempotency;
 pub mod routes;
 pub mod state;
 
@@ -52,6 +53,7 @@ pub async fn start(config: ApiConfig, shutdown: CancellationToken) -> anyhow::Re
             )
             .app_data(web::QueryConfig::default().error_handler(error::query_error))
             .app_data(web::PathConfig::default().error_handler(error::path_error))
+            .wrap(from_fn(idempotency::middleware))
             .wrap(from_fn(rate_limit_headers))
             .wrap(TracingLogger::default())
             .configure(routes::configure)

@@ -7,6 +7,7 @@ pub mod dialogs;
 pub mod docs;
 pub mod error;
 pub mod events;
+pub mod idempotency;
 pub mod ids;
 pub mod inbox;
 pub mod messages;

@@ -155,6 +155,23 @@ impl Store {
                 ],
             ),
             (
+                coll::IDEMPOTENCY_KEYS,
+                vec![
+                    idx(
+                        doc! {"tenantId": 1, "key": 1, "method": 1, "path": 1},
+                        Some(unique()),
+                    ),
+                    idx(
+                        doc! {"createdAt": 1},
+                        Some(
+                            IndexOptions::builder()
+                                .expire_after(crate::idempotency::RETENTION)
+                                .build(),
+                        ),
+                    ),
+                ],
+            ),
+            (
                 coll::EVENTS,
                 vec![
                     idx(doc! {"published": 1, "createdAt": 1}, None),
