@@ -207,7 +207,7 @@ cat <<EOF
 chat3 is running.
 
   API            $API_URL          (health: $API_URL/health, ready: $API_URL/ready)
-  BFF + web app  $BFF_URL          (login codes are printed in .local/logs/bff.log)
+  BFF            $BFF_URL          (login codes are printed in .local/logs/bff.log)
   WebSocket      ws://$BFF_BIND/ws?token=<JWT>&since=0
   MongoDB        $MONGODB_URI   (db $CHAT3_MONGODB_DB)
   RabbitMQ       $RABBITMQ_URL

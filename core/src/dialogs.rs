@@ -20,7 +20,7 @@ pub const MAX_INITIAL_MEMBERS: usize = 1000;
 pub const MAX_NAME_CHARS: usize = 200;
 
 /// Creates a dialog with its initial members and publishes `dialog.create`.
-#[tracing::instrument(skip_all, fields(tenant = %tenant), err)]
+#[tracing::instrument(skip_all, fields(tenant = %tenant))]
 pub async fn create(ctx: &Ctx, tenant: &TenantId, req: &CreateDialog) -> Result<Dialog> {
     if req.members.is_empty() {
         return Err(Error::invalid(
@@ -145,7 +145,7 @@ async fn member_docs(store: &Store, tenant: &TenantId, dialogs: &[&str]) -> Resu
 }
 
 /// One dialog with its members (each with their unread count).
-#[tracing::instrument(skip_all, fields(tenant = %tenant, dialog = %dialog), err)]
+#[tracing::instrument(skip_all, fields(tenant = %tenant, dialog = %dialog))]
 pub async fn get(store: &Store, tenant: &TenantId, dialog: &DialogId) -> Result<Dialog> {
     let d = load_doc(store, tenant, dialog).await?;
     let members = member_docs(store, tenant, &[dialog.as_str()]).await?;
@@ -153,7 +153,7 @@ pub async fn get(store: &Store, tenant: &TenantId, dialog: &DialogId) -> Result<
 }
 
 /// The tenant's dialogs, most recently active first.
-#[tracing::instrument(skip_all, fields(tenant = %tenant), err)]
+#[tracing::instrument(skip_all, fields(tenant = %tenant))]
 pub async fn list(store: &Store, tenant: &TenantId, page: u64, limit: u64) -> Result<Page<Dialog>> {
     let c = store.coll(coll::DIALOGS);
     let total = c.count_documents(tenant_filter(tenant)).await?;

@@ -20,7 +20,7 @@ use crate::Ctx;
 ///
 /// Reads every membership of the user to sort by dialog activity; fine for inboxes of thousands
 /// of dialogs. (A denormalised activity key on memberships would make this index-only.)
-#[tracing::instrument(skip_all, fields(tenant = %tenant, user = %user), err)]
+#[tracing::instrument(skip_all, fields(tenant = %tenant, user = %user))]
 pub async fn user_dialogs(
     store: &Store,
     tenant: &TenantId,
@@ -106,7 +106,7 @@ pub async fn user_dialogs(
 
 /// Moves the user's watermark to the newest message (never backwards) and publishes
 /// `dialog.read` when it moved. Idempotent: a second call changes nothing and emits nothing.
-#[tracing::instrument(skip_all, fields(tenant = %tenant, user = %user, dialog = %dialog), err)]
+#[tracing::instrument(skip_all, fields(tenant = %tenant, user = %user, dialog = %dialog))]
 pub async fn mark_all_read(
     ctx: &Ctx,
     tenant: &TenantId,

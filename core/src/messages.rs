@@ -83,7 +83,7 @@ async fn find_by_client_id(
 
 /// Creates a message. Returns the message and whether it was created now (`false`: a retry with
 /// a known `clientMessageId`, answered with the original).
-#[tracing::instrument(skip_all, fields(tenant = %tenant, dialog = %dialog), err)]
+#[tracing::instrument(skip_all, fields(tenant = %tenant, dialog = %dialog))]
 pub async fn create(
     ctx: &Ctx,
     tenant: &TenantId,
@@ -210,7 +210,7 @@ pub async fn create(
 
 /// Messages of a dialog: by page (newest first), before a seq (newest first) or after a seq
 /// (oldest first). In seq modes `pagination.total` counts the messages matching the seq bound.
-#[tracing::instrument(skip_all, fields(tenant = %tenant, dialog = %dialog), err)]
+#[tracing::instrument(skip_all, fields(tenant = %tenant, dialog = %dialog))]
 pub async fn list(
     store: &Store,
     tenant: &TenantId,

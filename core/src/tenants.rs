@@ -22,7 +22,7 @@ pub fn hash_key(secret: &str) -> String {
 }
 
 /// Creates a tenant. 409 `tenant_exists` if the id is taken.
-#[tracing::instrument(skip_all, fields(tenant = %tenant_id), err)]
+#[tracing::instrument(skip_all, fields(tenant = %tenant_id))]
 pub async fn create_tenant(
     store: &Store,
     tenant_id: &TenantId,
@@ -139,7 +139,7 @@ fn key_info_from_doc(d: &Document) -> Result<ApiKeyInfo> {
 }
 
 /// Creates a key for an existing tenant; the secret is in the result and nowhere else.
-#[tracing::instrument(skip_all, fields(tenant = %tenant), err)]
+#[tracing::instrument(skip_all, fields(tenant = %tenant))]
 pub async fn create_key(
     store: &Store,
     tenant: &TenantId,
@@ -193,7 +193,7 @@ pub async fn list_keys(store: &Store, tenant: &TenantId) -> Result<Vec<ApiKeyInf
 }
 
 /// Revokes a key (idempotent). 404 `api_key_not_found` when it is not the tenant's.
-#[tracing::instrument(skip_all, fields(tenant = %tenant, key_id), err)]
+#[tracing::instrument(skip_all, fields(tenant = %tenant, key_id))]
 pub async fn revoke_key(store: &Store, tenant: &TenantId, key_id: &str) -> Result<ApiKeyInfo> {
     let c = store.coll(coll::API_KEYS);
     let filter = scoped(tenant, doc! {"keyId": key_id});

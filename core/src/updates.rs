@@ -132,7 +132,7 @@ fn error_code(e: &mongodb::error::Error) -> Option<i32> {
 /// read and returns what each of them receives, read from current state; a user it leaves out
 /// receives nothing (e.g. no longer a member). On a seq collision the head and `load` are read
 /// again for the colliding users only.
-#[tracing::instrument(skip_all, fields(event_id = %event.event_id, tenant = %event.tenant_id, recipients = users.len()), err)]
+#[tracing::instrument(skip_all, fields(event_id = %event.event_id, tenant = %event.tenant_id, recipients = users.len()))]
 pub async fn fan_out<F, Fut>(
     store: &Store,
     event: &EventEnvelope,
@@ -394,7 +394,7 @@ async fn find_for_event(
 /// `resync_required` is true when `since > 0` and the updates right after `since` are gone
 /// (retention dropped them), or when `since` is beyond the user's head (the client's cursor does
 /// not come from this server's log).
-#[tracing::instrument(skip_all, fields(tenant = %tenant, user = %user, since, limit), err)]
+#[tracing::instrument(skip_all, fields(tenant = %tenant, user = %user, since, limit))]
 pub async fn list_since(
     store: &Store,
     tenant: &TenantId,
