@@ -3,28 +3,14 @@
 use std::time::Duration;
 
 use chat3_sdk::client::Client;
-use chat3_sdk::{CreateDialog, CreateMessage, MemberInput, Session, UserId, VerifyCode, WsFrame};
+use chat3_sdk::{CreateDialog, MemberInput, Session, VerifyCode, WsFrame};
+use chat3_tests::fixtures::{text, user};
 use chat3_tests::{eventually, Stack};
 use futures_util::StreamExt;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-fn user(s: &str) -> UserId {
-    s.parse().unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn text(sender: &UserId, content: &str) -> CreateMessage {
-    CreateMessage {
-        sender_id: sender.clone(),
-        content: content.to_owned(),
-        message_type: None,
-        meta: None,
-        quoted_message_id: None,
-        client_message_id: None,
-    }
-}
 
 async fn login(stack: &Stack, phone: &str) -> Session {
     let bff = Client::anonymous(&stack.bff_url);
@@ -102,7 +88,7 @@ async fn every_member_gets_sequenced_updates_through_the_api() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let m = c
-        .send_message(&d.dialog_id, &text(&alice, "hi bob"))
+        .send_message(&d.dialog_id, &text("alice", "hi bob"))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     c.mark_all_read(&bob, &d.dialog_id)
@@ -186,7 +172,7 @@ async fn a_logged_in_user_sees_messages_live_and_resumes_without_duplicates() {
     );
 
     // Live: a message posted through the tenant API arrives as message:new.
-    c.send_message(&d.dialog_id, &text(&friend, "live one"))
+    c.send_message(&d.dialog_id, &text("friend", "live one"))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let live = loop {
@@ -203,10 +189,10 @@ async fn a_logged_in_user_sees_messages_live_and_resumes_without_duplicates() {
     drop(ws);
 
     // Missed while disconnected: two messages. Resume from seq 2 gets exactly those, once each.
-    c.send_message(&d.dialog_id, &text(&friend, "missed 1"))
+    c.send_message(&d.dialog_id, &text("friend", "missed 1"))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    c.send_message(&d.dialog_id, &text(&friend, "missed 2"))
+    c.send_message(&d.dialog_id, &text("friend", "missed 2"))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     eventually(

@@ -2,41 +2,12 @@
 
 use std::time::Duration;
 
-use chat3_sdk::{CreateDialog, CreateMessage, EventEnvelope, MemberInput, UserId};
+use chat3_sdk::EventEnvelope;
 use chat3_tests::amqp::TestQueue;
+use chat3_tests::fixtures::{dialog_of, text};
 use chat3_tests::proxy::CutProxy;
 use chat3_tests::TestApi;
 use serde_json::json;
-
-fn user(s: &str) -> UserId {
-    s.parse().unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn dialog_of(users: &[&str]) -> CreateDialog {
-    CreateDialog {
-        members: users
-            .iter()
-            .map(|u| MemberInput {
-                user_id: user(u),
-                user_type: Default::default(),
-            })
-            .collect(),
-        name: Some("team".to_owned()),
-        meta: None,
-        created_by: None,
-    }
-}
-
-fn text(sender: &str, content: &str) -> CreateMessage {
-    CreateMessage {
-        sender_id: user(sender),
-        content: content.to_owned(),
-        message_type: None,
-        meta: None,
-        quoted_message_id: None,
-        client_message_id: None,
-    }
-}
 
 #[tokio::test]
 async fn posting_a_message_publishes_exactly_the_documented_envelope() {

@@ -1,38 +1,9 @@
 //! Tenant isolation, authentication and scopes.
 
-use chat3_sdk::{CreateDialog, CreateMessage, MemberInput, Scope, UserId};
+use chat3_sdk::Scope;
+use chat3_tests::fixtures::{dialog_of, text, user};
 use chat3_tests::TestApi;
 use serde_json::json;
-
-fn user(s: &str) -> UserId {
-    s.parse().unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn dialog_of(users: &[&str]) -> CreateDialog {
-    CreateDialog {
-        members: users
-            .iter()
-            .map(|u| MemberInput {
-                user_id: user(u),
-                user_type: Default::default(),
-            })
-            .collect(),
-        name: Some("chat".to_owned()),
-        meta: None,
-        created_by: None,
-    }
-}
-
-fn text(sender: &str, content: &str) -> CreateMessage {
-    CreateMessage {
-        sender_id: user(sender),
-        content: content.to_owned(),
-        message_type: None,
-        meta: None,
-        quoted_message_id: None,
-        client_message_id: None,
-    }
-}
 
 #[tokio::test]
 async fn one_tenant_cannot_read_or_write_another_tenants_data() {
