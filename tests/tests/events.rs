@@ -73,6 +73,14 @@ async fn events_written_while_the_broker_is_down_are_published_once_it_is_back()
         .unwrap_or_else(|e| panic!("{e}"));
 
     proxy.cut();
+    let ready = api
+        .anonymous()
+        .raw("GET", "/ready", None, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(ready.status, 503);
+    assert_eq!(ready.body["checks"]["rabbitmq"], "unreachable");
+    assert_eq!(ready.body["checks"]["mongodb"], "ok");
     let m = c
         .send_message(&d.dialog_id, &text("alice", "during outage"))
         .await

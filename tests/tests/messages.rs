@@ -325,3 +325,50 @@ async fn bad_requests_get_json_errors() {
     );
     api.stop().await;
 }
+
+#[tokio::test]
+async fn the_inbox_lists_the_most_recently_active_dialog_first() {
+    let api = TestApi::start("inbox").await;
+    let (_, c) = api.tenant("tnt").await;
+    let older = c
+        .create_dialog(&dialog_of(&["alice", "bob"]))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Activity times are milliseconds: keep the two dialogs apart.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let newer = c
+        .create_dialog(&dialog_of(&["alice", "carol"]))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let order = |c: chat3_sdk::client::Client| async move {
+        let inbox = c
+            .user_dialogs(&user("alice"), 1, 10)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        inbox
+            .data
+            .into_iter()
+            .map(|d| d.dialog_id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        order(c.clone()).await,
+        vec![newer.dialog_id.clone(), older.dialog_id.clone()]
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    c.send_message(&older.dialog_id, &text("bob", "bump"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        order(c.clone()).await,
+        vec![older.dialog_id.clone(), newer.dialog_id.clone()]
+    );
+    // Paging keeps the order.
+    let second = c
+        .user_dialogs(&user("alice"), 2, 1)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(second.data[0].dialog_id, newer.dialog_id);
+    assert_eq!((second.pagination.total, second.pagination.pages), (2, 2));
+    api.stop().await;
+}

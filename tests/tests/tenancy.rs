@@ -182,3 +182,40 @@ async fn the_operator_key_acts_on_a_tenant_named_by_x_tenant_id() {
     assert_eq!((e.status(), e.code()), (Some(400), Some("tenant_required")));
     api.stop().await;
 }
+
+#[tokio::test]
+async fn a_key_over_its_rate_limit_gets_429_with_retry_after() {
+    let mongo = chat3_core::testing::mongo_args("rate");
+    let amqp = chat3_core::testing::amqp_args("rate");
+    let mut config = chat3_tests::api_config(&mongo, &amqp);
+    config.rate_limit_per_second = 1;
+    config.rate_limit_burst = 3;
+    let api = TestApi::start_config(config).await;
+    let (_, c) = api.tenant("tnt").await;
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let r = c
+            .raw("GET", "/api/dialogs", None, &[])
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        seen.push((
+            r.status,
+            r.header("x-ratelimit-remaining").map(str::to_owned),
+        ));
+        if r.status == 429 {
+            assert_eq!(r.header("retry-after"), Some("1"));
+            assert_eq!(r.header("x-ratelimit-limit"), Some("3"));
+            assert_eq!(r.body["code"], "rate_limited");
+        }
+    }
+    assert_eq!(
+        seen,
+        vec![
+            (200, Some("2".to_owned())),
+            (200, Some("1".to_owned())),
+            (200, Some("0".to_owned())),
+            (429, Some("0".to_owned())),
+        ]
+    );
+    api.stop().await;
+}
