@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use bson::{doc, Bson, Document};
 use chat3_sdk::{EventEnvelope, TenantId, Update, UpdateType, UpdatesPage, UserId, UserType};
-use futures_util::{Stream, TryStreamExt};
+use futures_util::TryStreamExt;
 use mongodb::options::IndexOptions;
 use mongodb::IndexModel;
 use serde_json::Value;
@@ -27,6 +27,10 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::ids;
 use crate::store::{coll, scoped, Store};
+
+mod selection;
+
+pub use selection::{count, select, Selection};
 
 /// Collection of per-user heads: `{tenantId, userId, seq}`, the highest seq handed out. Never
 /// expires.
@@ -431,76 +435,6 @@ pub async fn list_since(
     })
 }
 
-/// Which stored updates an operator replays.
-#[derive(Debug, Clone)]
-pub struct Selection {
-    /// Tenant.
-    pub tenant: TenantId,
-    /// One user, or all of the tenant's.
-    pub user: Option<UserId>,
-    /// Lowest seq, inclusive.
-    pub from_seq: Option<u64>,
-    /// Highest seq, inclusive.
-    pub to_seq: Option<u64>,
-    /// Earliest `createdAt` (ms), inclusive.
-    pub from_ms: Option<i64>,
-    /// Latest `createdAt` (ms), exclusive.
-    pub to_ms: Option<i64>,
-}
-
-impl Selection {
-    fn filter(&self) -> Document {
-        let mut extra = Document::new();
-        if let Some(user) = &self.user {
-            extra.insert("userId", user.as_str());
-        }
-        let mut seq = Document::new();
-        if let Some(from) = self.from_seq {
-            seq.insert("$gte", from as i64);
-        }
-        if let Some(to) = self.to_seq {
-            seq.insert("$lte", to as i64);
-        }
-        if !seq.is_empty() {
-            extra.insert("seq", seq);
-        }
-        let mut at = Document::new();
-        if let Some(from) = self.from_ms {
-            at.insert("$gte", from);
-        }
-        if let Some(to) = self.to_ms {
-            at.insert("$lt", to);
-        }
-        if !at.is_empty() {
-            extra.insert("createdAt", at);
-        }
-        scoped(&self.tenant, extra)
-    }
-}
-
-/// How many stored updates `selection` matches.
-pub async fn count(store: &Store, selection: &Selection) -> Result<u64> {
-    Ok(store
-        .coll(coll::UPDATES)
-        .count_documents(selection.filter())
-        .await?)
-}
-
-/// The stored updates `selection` matches, by user then seq.
-pub async fn select(
-    store: &Store,
-    selection: &Selection,
-) -> Result<impl Stream<Item = Result<Update>>> {
-    let cursor = store
-        .coll(coll::UPDATES)
-        .find(selection.filter())
-        .sort(doc! { "userId": 1, "seq": 1 })
-        .await?;
-    Ok(cursor
-        .map_err(Error::from)
-        .and_then(|d| async move { from_document(d) }))
-}
-
 fn to_document(update: &Update) -> Result<Document> {
     let data = bson::to_bson(&update.data)
         .map_err(|e| Error::Internal(format!("update data is not storable: {e}")))?;
@@ -525,7 +459,7 @@ fn to_document(update: &Update) -> Result<Document> {
     Ok(d)
 }
 
-fn from_document(d: Document) -> Result<Update> {
+pub(crate) fn from_document(d: Document) -> Result<Update> {
     bson::from_document(d).map_err(|e| Error::Internal(format!("stored update is unreadable: {e}")))
 }
 
