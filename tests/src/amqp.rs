@@ -122,3 +122,18 @@ pub async fn delete_queues(url: &str, names: &[&str]) {
     }
     let _ = conn.close(200, "done").await;
 }
+
+/// Deletes exchanges a test created (best effort), so test runs leave nothing on the broker.
+pub async fn delete_exchanges(url: &str, names: &[&str]) {
+    let Ok(conn) = Connection::connect(url, ConnectionProperties::default()).await else {
+        return;
+    };
+    if let Ok(ch) = conn.create_channel().await {
+        for n in names {
+            let _ = ch
+                .exchange_delete(n, lapin::options::ExchangeDeleteOptions::default())
+                .await;
+        }
+    }
+    let _ = conn.close(200, "done").await;
+}

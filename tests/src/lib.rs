@@ -116,13 +116,19 @@ impl TestApi {
         (id, Client::new(&self.url, key.key))
     }
 
-    /// Graceful stop; panics if the server exited with an error.
+    /// Graceful stop (panics if the server exited with an error), then removes the test's
+    /// exchanges from the broker.
     pub async fn stop(self) {
         self.shutdown.cancel();
         match tokio::time::timeout(Duration::from_secs(30), self.running.task).await {
             Ok(Ok(Ok(()))) => {}
             other => panic!("chat3-api did not stop cleanly: {other:?}"),
         }
+        amqp::delete_exchanges(
+            &self.amqp.url,
+            &[&self.amqp.events_exchange, &self.amqp.updates_exchange],
+        )
+        .await;
     }
 }
 
@@ -250,6 +256,7 @@ impl Stack {
                 other => panic!("{what} did not stop cleanly: {other:?}"),
             }
         }
+        amqp::delete_exchanges(&self.api.amqp.url, &[&format!("{}.dlx", self.worker_queue)]).await;
         amqp::delete_queues(
             &self.api.amqp.url,
             &[&self.worker_queue, &format!("{}.dlq", self.worker_queue)],

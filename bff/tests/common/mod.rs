@@ -31,6 +31,34 @@ pub struct TestBff {
 impl Drop for TestBff {
     fn drop(&mut self) {
         self.shutdown.cancel();
+        // Remove the test's exchanges from the shared broker (Drop cannot await: a short-lived
+        // runtime on its own thread does it).
+        let amqp = self.amqp.clone();
+        let cleanup = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                let Ok(conn) =
+                    lapin::Connection::connect(&amqp.url, lapin::ConnectionProperties::default())
+                        .await
+                else {
+                    return;
+                };
+                if let Ok(ch) = conn.create_channel().await {
+                    for x in [&amqp.events_exchange, &amqp.updates_exchange] {
+                        let _ = ch
+                            .exchange_delete(x, lapin::options::ExchangeDeleteOptions::default())
+                            .await;
+                    }
+                }
+                let _ = conn.close(200, "test done").await;
+            });
+        });
+        let _ = cleanup.join();
     }
 }
 
