@@ -61,6 +61,29 @@ impl KeyCache {
     }
 }
 
+/// Tenants known to exist, for operator requests naming one with `X-Tenant-ID`. Tenants are
+/// never deleted yet, so a positive answer can be kept.
+#[derive(Default)]
+pub struct KnownTenants {
+    known: Mutex<std::collections::HashSet<TenantId>>,
+}
+
+impl KnownTenants {
+    async fn ensure_exists(&self, state: &AppState, tenant: &TenantId) -> Result<(), ApiError> {
+        if self.known.lock().is_ok_and(|k| k.contains(tenant)) {
+            return Ok(());
+        }
+        tenants::get_tenant(&state.ctx.store, tenant).await?;
+        if let Ok(mut k) = self.known.lock() {
+            if k.len() >= CACHE_CAP {
+                k.clear();
+            }
+            k.insert(tenant.clone());
+        }
+        Ok(())
+    }
+}
+
 /// Per-key token buckets.
 pub struct Limiter {
     limiter: KeyedLimiter,
@@ -192,6 +215,10 @@ async fn authenticate(req: HttpRequest) -> Result<Caller, ApiError> {
         .as_deref()
         .is_some_and(|admin| same_secret(admin, secret));
     let (caller, limit_key) = if is_operator {
+        // The operator may act on any tenant, but only an existing one: no orphan data.
+        if let Some(t) = &asked {
+            state.tenants.ensure_exists(&state, t).await?;
+        }
         (
             Caller {
                 tenant: asked,

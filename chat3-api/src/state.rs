@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use chat3_core::Ctx;
 
-use crate::auth::{KeyCache, Limiter};
+use crate::auth::{KeyCache, KnownTenants, Limiter};
 use crate::config::ApiConfig;
 
 /// What every handler can reach.
@@ -17,6 +17,8 @@ pub struct AppState {
     pub keys: KeyCache,
     /// Per-key rate limits.
     pub limiter: Limiter,
+    /// Tenants the operator may act on.
+    pub tenants: KnownTenants,
 }
 
 impl AppState {
@@ -27,6 +29,7 @@ impl AppState {
             admin_api_key: config.admin_api_key.clone().filter(|k| !k.is_empty()),
             keys: KeyCache::new(Duration::from_secs(config.key_cache_seconds)),
             limiter: Limiter::new(config.rate_limit_per_second, config.rate_limit_burst),
+            tenants: KnownTenants::default(),
         }
     }
 }

@@ -180,6 +180,17 @@ async fn the_operator_key_acts_on_a_tenant_named_by_x_tenant_id() {
         .err()
         .unwrap_or_else(|| panic!("no tenant"));
     assert_eq!((e.status(), e.code()), (Some(400), Some("tenant_required")));
+    // Naming a tenant that does not exist is refused rather than creating orphan data.
+    let ghost = api.admin().with_tenant("no-such-tenant");
+    let e = ghost
+        .create_dialog(&dialog_of(&["alice"]))
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("wrote into a missing tenant"));
+    assert_eq!(
+        (e.status(), e.code()),
+        (Some(404), Some("tenant_not_found"))
+    );
     api.stop().await;
 }
 
