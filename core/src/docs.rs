@@ -21,21 +21,18 @@ fn parse<T: std::str::FromStr>(d: &Document, key: &str) -> Result<T> {
         .ok_or_else(|| corrupt(key))
 }
 
-/// An integer field as u64 (0 when absent).
+/// A non-negative integer field (seqs, counters) as u64; 0 when absent.
 pub fn u(d: &Document, key: &str) -> u64 {
-    match d.get(key) {
-        Some(Bson::Int64(v)) => (*v).max(0) as u64,
-        Some(Bson::Int32(v)) => (*v).max(0) as u64,
-        Some(Bson::Double(v)) => v.max(0.0) as u64,
-        _ => 0,
-    }
+    ts(d, key).max(0) as u64
 }
 
-/// An integer timestamp field (0 when absent).
+/// An integer field (timestamps, stored seqs) as i64, whether stored as int32, int64 or double;
+/// 0 when absent.
 pub fn ts(d: &Document, key: &str) -> i64 {
     match d.get(key) {
         Some(Bson::Int64(v)) => *v,
         Some(Bson::Int32(v)) => i64::from(*v),
+        Some(Bson::Double(v)) => *v as i64,
         _ => 0,
     }
 }

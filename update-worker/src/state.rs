@@ -1,7 +1,8 @@
 //! Current state the updates carry, read straight from the API's collections: the dialog, the
 //! recipients' memberships and the message, shaped into the per-recipient views clients get.
 
-use bson::{doc, Bson, Document};
+use bson::{doc, Document};
+use chat3_core::docs;
 use chat3_core::store::{coll, scoped, Store};
 use chat3_sdk::{DialogId, Member, Message, MessageId, TenantId, UserId, UserType};
 use futures_util::TryStreamExt;
@@ -98,8 +99,8 @@ pub async fn dialog(
     Ok(found.map(|d| DialogState {
         dialog_id: dialog.clone(),
         name: d.get_str("name").ok().map(str::to_owned),
-        last_seq: uint(&d, "lastSeq"),
-        msg_count: uint(&d, "msgCount"),
+        last_seq: docs::u(&d, "lastSeq"),
+        msg_count: docs::u(&d, "msgCount"),
     }))
 }
 
@@ -132,9 +133,9 @@ pub async fn members(
             Some(MemberState {
                 user_id,
                 user_type,
-                last_read_seq: uint(d, "lastReadSeq"),
-                read_count: uint(d, "readCount"),
-                joined_at: int(d, "joinedAt"),
+                last_read_seq: docs::u(d, "lastReadSeq"),
+                read_count: docs::u(d, "readCount"),
+                joined_at: docs::ts(d, "joinedAt"),
             })
         })
         .collect())
@@ -195,17 +196,4 @@ pub async fn message(
         created_at: stored.created_at,
     };
     Ok(Some(json!(message)))
-}
-
-fn int(d: &Document, key: &str) -> i64 {
-    match d.get(key) {
-        Some(Bson::Int64(v)) => *v,
-        Some(Bson::Int32(v)) => i64::from(*v),
-        Some(Bson::Double(v)) => *v as i64,
-        _ => 0,
-    }
-}
-
-fn uint(d: &Document, key: &str) -> u64 {
-    int(d, key).max(0) as u64
 }

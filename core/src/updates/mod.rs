@@ -17,7 +17,7 @@ use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::time::Duration;
 
-use bson::{doc, Bson, Document};
+use bson::{doc, Document};
 use chat3_sdk::{EventEnvelope, TenantId, Update, UpdateType, UpdatesPage, UserId, UserType};
 use futures_util::TryStreamExt;
 use mongodb::options::IndexOptions;
@@ -283,7 +283,7 @@ async fn heads_fast(
         .iter()
         .filter_map(|d| {
             let user = d.get_str("userId").ok()?.parse().ok()?;
-            Some((user, int(d, "seq")))
+            Some((user, crate::docs::ts(d, "seq")))
         })
         .collect())
 }
@@ -318,7 +318,7 @@ async fn head_of(store: &Store, tenant: &TenantId, user: &UserId) -> Result<u64>
     let head = [recorded, newest]
         .iter()
         .flatten()
-        .map(|d| int(d, "seq"))
+        .map(|d| crate::docs::ts(d, "seq"))
         .max()
         .unwrap_or(0);
     Ok(head.max(0) as u64)
@@ -461,16 +461,6 @@ fn to_document(update: &Update) -> Result<Document> {
 
 pub(crate) fn from_document(d: Document) -> Result<Update> {
     bson::from_document(d).map_err(|e| Error::Internal(format!("stored update is unreadable: {e}")))
-}
-
-/// An integer field stored as int32, int64 or double; 0 when absent.
-fn int(d: &Document, key: &str) -> i64 {
-    match d.get(key) {
-        Some(Bson::Int64(v)) => *v,
-        Some(Bson::Int32(v)) => i64::from(*v),
-        Some(Bson::Double(v)) => *v as i64,
-        _ => 0,
-    }
 }
 
 #[cfg(test)]
