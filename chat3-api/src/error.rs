@@ -82,7 +82,7 @@ impl ApiError {
                 | D::Conflict { code, .. }
                 | D::Invalid { code, .. }
                 | D::Forbidden { code, .. } => code,
-                D::Storage(_) | D::Broker(_) | D::Internal(_) => "internal_error",
+                D::Storage(_) | D::Internal(_) => "internal_error",
             },
             ApiError::BadRequest { code, .. }
             | ApiError::Unauthorized { code, .. }
@@ -98,7 +98,7 @@ impl ApiError {
     fn public_message(&self) -> String {
         use chat3_core::Error as D;
         match self {
-            ApiError::Domain(D::Storage(_) | D::Broker(_) | D::Internal(_)) => {
+            ApiError::Domain(D::Storage(_) | D::Internal(_)) => {
                 "internal error; it has been logged".to_owned()
             }
             other => other.to_string(),
@@ -122,7 +122,7 @@ impl ResponseError for ApiError {
                 D::Conflict { .. } => StatusCode::CONFLICT,
                 D::Invalid { .. } => StatusCode::BAD_REQUEST,
                 D::Forbidden { .. } => StatusCode::FORBIDDEN,
-                D::Storage(_) | D::Broker(_) | D::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                D::Storage(_) | D::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,

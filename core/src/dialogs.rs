@@ -2,7 +2,7 @@
 //! transaction), reads and lists, all scoped by tenant.
 
 use bson::{doc, Document};
-use chat3_sdk::{CreateDialog, Dialog, DialogId, Page, Pagination, TenantId, UserId};
+use chat3_sdk::{CreateDialog, Dialog, DialogId, Page, Pagination, TenantId};
 use futures_util::TryStreamExt;
 use serde_json::json;
 
@@ -159,7 +159,7 @@ pub async fn list(store: &Store, tenant: &TenantId, page: u64, limit: u64) -> Re
     let total = c.count_documents(tenant_filter(tenant)).await?;
     let dialogs: Vec<Document> = c
         .find(tenant_filter(tenant))
-        .sort(docs::newest_first("updatedAt", "dialogId"))
+        .sort(doc! {"updatedAt": -1, "dialogId": -1})
         .skip((page - 1) * limit)
         .limit(limit as i64)
         .await?
@@ -186,26 +186,4 @@ pub async fn list(store: &Store, tenant: &TenantId, page: u64, limit: u64) -> Re
         data,
         pagination: Pagination::new(page, limit, total),
     })
-}
-
-/// The member document of `user` in `dialog`, or 404 `member_not_found`.
-pub async fn load_member(
-    store: &Store,
-    tenant: &TenantId,
-    dialog: &DialogId,
-    user: &UserId,
-) -> Result<Document> {
-    store
-        .coll(coll::MEMBERS)
-        .find_one(scoped(
-            tenant,
-            doc! {"dialogId": dialog.as_str(), "userId": user.as_str()},
-        ))
-        .await?
-        .ok_or_else(|| {
-            Error::not_found(
-                "member_not_found",
-                format!("user '{user}' is not a member of dialog '{dialog}'"),
-            )
-        })
 }

@@ -1,7 +1,7 @@
 //! Conversions between stored documents and wire types. Sequence numbers and counters are
 //! stored as i64 and are never negative.
 
-use bson::{doc, Bson, Document};
+use bson::{Bson, Document};
 use chat3_sdk::{Dialog, Member, Message, Meta};
 
 use crate::error::{Error, Result};
@@ -10,11 +10,13 @@ fn corrupt(what: &str) -> Error {
     Error::Internal(format!("stored document has a bad '{what}'"))
 }
 
-fn s(d: &Document, key: &str) -> Result<String> {
+/// A required string field.
+pub(crate) fn s(d: &Document, key: &str) -> Result<String> {
     d.get_str(key).map(str::to_owned).map_err(|_| corrupt(key))
 }
 
-fn parse<T: std::str::FromStr>(d: &Document, key: &str) -> Result<T> {
+/// A required field parsed into an id type.
+pub(crate) fn parse<T: std::str::FromStr>(d: &Document, key: &str) -> Result<T> {
     d.get_str(key)
         .ok()
         .and_then(|v| v.parse().ok())
@@ -115,9 +117,4 @@ pub fn dialog(d: &Document, members: &[Document]) -> Result<Dialog> {
         created_at: ts(d, "createdAt"),
         updated_at: ts(d, "updatedAt"),
     })
-}
-
-/// The sort of lists by a field, newest first, with a tie-breaker.
-pub fn newest_first(field: &str, tie: &str) -> Document {
-    doc! { field: -1, tie: -1 }
 }

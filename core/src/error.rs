@@ -43,9 +43,6 @@ pub enum Error {
     /// MongoDB failed.
     #[error("storage error: {0}")]
     Storage(#[from] mongodb::error::Error),
-    /// RabbitMQ failed.
-    #[error("broker error: {0}")]
-    Broker(String),
     /// Anything else that is our fault.
     #[error("internal error: {0}")]
     Internal(String),
@@ -120,7 +117,6 @@ impl Error {
             },
             Error::Forbidden { code, message } => Error::forbidden(code, message.clone()),
             Error::Storage(e) => Error::Storage(e.clone()),
-            Error::Broker(m) => Error::Broker(m.clone()),
             Error::Internal(m) => Error::Internal(m.clone()),
         }
     }

@@ -86,9 +86,7 @@ pub async fn user_dialogs(
             .map(docs::message)
             .transpose()?;
         data.push(InboxDialog {
-            dialog_id: id
-                .parse()
-                .map_err(|e: chat3_sdk::IdError| Error::Internal(e.to_string()))?,
+            dialog_id: docs::parse(d, "dialogId")?,
             name: d.get_str("name").ok().map(str::to_owned),
             meta: docs::meta(d),
             unread_count: docs::unread(d, m),

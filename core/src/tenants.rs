@@ -9,6 +9,7 @@ use chat3_sdk::{
 use futures_util::TryStreamExt;
 use sha2::{Digest, Sha256};
 
+use crate::docs;
 use crate::error::{is_duplicate_key, Error, Result};
 use crate::ids::{now_ms, random_base36};
 use crate::store::{coll, scoped, tenant_filter, Store};
@@ -57,17 +58,10 @@ pub async fn create_tenant(
 
 fn tenant_from_doc(d: &Document) -> Result<Tenant> {
     Ok(Tenant {
-        tenant_id: str_field(d, "tenantId")?
-            .parse()
-            .map_err(|e: chat3_sdk::IdError| Error::Internal(e.to_string()))?,
-        name: str_field(d, "name")?.to_owned(),
+        tenant_id: docs::parse(d, "tenantId")?,
+        name: docs::s(d, "name")?,
         created_at: d.get_i64("createdAt").unwrap_or(0),
     })
-}
-
-pub(crate) fn str_field<'a>(d: &'a Document, key: &str) -> Result<&'a str> {
-    d.get_str(key)
-        .map_err(|_| Error::Internal(format!("stored document lacks '{key}'")))
 }
 
 /// One tenant, or 404 `tenant_not_found`.
@@ -126,13 +120,11 @@ fn key_info_from_doc(d: &Document) -> Result<ApiKeyInfo> {
         })
         .unwrap_or_default();
     Ok(ApiKeyInfo {
-        key_id: str_field(d, "keyId")?.to_owned(),
-        tenant_id: str_field(d, "tenantId")?
-            .parse()
-            .map_err(|e: chat3_sdk::IdError| Error::Internal(e.to_string()))?,
-        name: str_field(d, "name")?.to_owned(),
+        key_id: docs::s(d, "keyId")?,
+        tenant_id: docs::parse(d, "tenantId")?,
+        name: docs::s(d, "name")?,
         scopes,
-        prefix: str_field(d, "prefix")?.to_owned(),
+        prefix: docs::s(d, "prefix")?,
         created_at: d.get_i64("createdAt").unwrap_or(0),
         revoked_at: d.get_i64("revokedAt").ok(),
     })
@@ -180,8 +172,9 @@ pub async fn create_key(
     Ok(CreatedApiKey { info, key: secret })
 }
 
-/// The tenant's keys, newest first.
+/// The tenant's keys, newest first; 404 `tenant_not_found` for an unknown tenant.
 pub async fn list_keys(store: &Store, tenant: &TenantId) -> Result<Vec<ApiKeyInfo>> {
+    get_tenant(store, tenant).await?;
     let docs: Vec<Document> = store
         .coll(coll::API_KEYS)
         .find(tenant_filter(tenant))

@@ -35,6 +35,16 @@ pub struct Data<T> {
     pub message: Option<String>,
 }
 
+impl<T> Data<T> {
+    /// `{data}` without a message.
+    pub fn new(data: T) -> Self {
+        Self {
+            data,
+            message: None,
+        }
+    }
+}
+
 /// Offset pagination block of list responses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pagination {

@@ -28,10 +28,7 @@ pub async fn request_code(
         .limits
         .check(req.peer_addr().map(|a| a.ip()), &phone)?;
     let sent = state.login.request_code(&phone, name).await?;
-    Ok(HttpResponse::Ok().json(Data {
-        data: sent,
-        message: None,
-    }))
+    Ok(HttpResponse::Ok().json(Data::new(sent)))
 }
 
 /// Exchanges a code for a session.
@@ -43,8 +40,5 @@ pub async fn verify_code(
     let VerifyCode { phone, code } = body.into_inner();
     let phone = parse_phone(&phone)?;
     let session = state.login.verify_code(&phone, code.trim()).await?;
-    Ok(HttpResponse::Ok().json(Data {
-        data: session,
-        message: None,
-    }))
+    Ok(HttpResponse::Ok().json(Data::new(session)))
 }

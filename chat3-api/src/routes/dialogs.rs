@@ -17,10 +17,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let tenant = caller.require(Scope::Write)?;
     let dialog = dialogs::create(&state.ctx, tenant, &body).await?;
-    Ok(HttpResponse::Created().json(Data {
-        data: dialog,
-        message: None,
-    }))
+    Ok(HttpResponse::Created().json(Data::new(dialog)))
 }
 
 /// `GET /api/dialogs`.
@@ -42,8 +39,5 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let tenant = caller.require(Scope::Read)?;
     let dialog = dialogs::get(&state.ctx.store, tenant, &path).await?;
-    Ok(HttpResponse::Ok().json(Data {
-        data: dialog,
-        message: None,
-    }))
+    Ok(HttpResponse::Ok().json(Data::new(dialog)))
 }

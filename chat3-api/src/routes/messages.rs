@@ -19,10 +19,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let tenant = caller.require(Scope::Write)?;
     let (message, created) = messages::create(&state.ctx, tenant, &path, &body).await?;
-    let body = Data {
-        data: message,
-        message: None,
-    };
+    let body = Data::new(message);
     Ok(if created {
         HttpResponse::Created().json(body)
     } else {

@@ -9,13 +9,6 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-fn data<T: serde::Serialize>(v: T) -> Data<T> {
-    Data {
-        data: v,
-        message: None,
-    }
-}
-
 /// `POST /api/tenants`.
 pub async fn create(
     caller: Caller,
@@ -24,7 +17,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_operator()?;
     let t = tenants::create_tenant(&state.ctx.store, &body.tenant_id, body.name.as_deref()).await?;
-    Ok(HttpResponse::Created().json(data(t)))
+    Ok(HttpResponse::Created().json(Data::new(t)))
 }
 
 /// `GET /api/tenants`.
@@ -47,7 +40,7 @@ pub async fn create_key(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_operator()?;
     let key = tenants::create_key(&state.ctx.store, &path, &body).await?;
-    Ok(HttpResponse::Created().json(data(key)))
+    Ok(HttpResponse::Created().json(Data::new(key)))
 }
 
 /// `GET /api/tenants/{tenantId}/api-keys`: every key of the tenant on one page.
@@ -57,7 +50,6 @@ pub async fn list_keys(
     path: web::Path<TenantId>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_operator()?;
-    tenants::get_tenant(&state.ctx.store, &path).await?;
     let keys = tenants::list_keys(&state.ctx.store, &path).await?;
     let n = keys.len() as u64;
     Ok(HttpResponse::Ok().json(Page {
@@ -75,5 +67,5 @@ pub async fn revoke_key(
     caller.require_operator()?;
     let (tenant, key_id) = path.into_inner();
     let info = tenants::revoke_key(&state.ctx.store, &tenant, &key_id).await?;
-    Ok(HttpResponse::Ok().json(data(info)))
+    Ok(HttpResponse::Ok().json(Data::new(info)))
 }

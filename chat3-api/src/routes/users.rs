@@ -32,10 +32,7 @@ pub async fn mark_all_read(
     let tenant = caller.require(Scope::Write)?;
     let (user, dialog) = path.into_inner();
     let read = inbox::mark_all_read(&state.ctx, tenant, &user, &dialog).await?;
-    Ok(HttpResponse::Ok().json(Data {
-        data: read,
-        message: None,
-    }))
+    Ok(HttpResponse::Ok().json(Data::new(read)))
 }
 
 /// `?since=&limit=` of the updates feed.
