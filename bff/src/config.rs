@@ -78,12 +78,21 @@ pub struct Config {
     #[arg(long, env = "BFF_CODE_LENGTH", default_value_t = 6,
           value_parser = clap::value_parser!(u32).range(4..=6))]
     pub code_length: u32,
-    /// Codes one phone may request per hour (burst; refills evenly).
+    /// Codes one phone may request per hour from one client IP (burst; refills evenly).
     #[arg(long, env = "BFF_PHONE_CODES_PER_HOUR", default_value_t = 5)]
     pub phone_codes_per_hour: u32,
+    /// Codes one phone may request per hour over all client IPs (bounds SMS cost).
+    #[arg(long, env = "BFF_PHONE_CODES_TOTAL_PER_HOUR", default_value_t = 20)]
+    pub phone_codes_total_per_hour: u32,
     /// Codes one client IP may request per hour (burst; refills evenly).
     #[arg(long, env = "BFF_IP_CODES_PER_HOUR", default_value_t = 60)]
     pub ip_codes_per_hour: u32,
+    /// Verification attempts per phone per hour (on top of the 5 a code survives).
+    #[arg(long, env = "BFF_PHONE_VERIFY_PER_HOUR", default_value_t = 30)]
+    pub phone_verify_per_hour: u32,
+    /// Verification attempts per client IP per hour.
+    #[arg(long, env = "BFF_IP_VERIFY_PER_HOUR", default_value_t = 120)]
+    pub ip_verify_per_hour: u32,
 
     /// MongoDB connection string.
     #[arg(
@@ -99,6 +108,13 @@ pub struct Config {
         default_value = "chat3_bff"
     )]
     pub mongodb_db: String,
+    /// How long a store operation waits for a usable server before failing (503), in ms.
+    #[arg(
+        long = "mongodb-timeout-ms",
+        env = "CHAT3_MONGODB_TIMEOUT_MS",
+        default_value_t = chat3_core::config::DEFAULT_MONGODB_TIMEOUT_MS
+    )]
+    pub mongodb_timeout_ms: u64,
     /// RabbitMQ URL and exchange names (only the updates exchange is used).
     #[command(flatten)]
     pub amqp: AmqpArgs,
@@ -124,6 +140,18 @@ impl Config {
         MongoArgs {
             uri: self.mongodb_uri.clone(),
             db: self.mongodb_db.clone(),
+            timeout_ms: self.mongodb_timeout_ms,
+        }
+    }
+
+    /// The login routes' rate-limit budgets.
+    pub fn budgets(&self) -> crate::limits::Budgets {
+        crate::limits::Budgets {
+            codes_per_phone_ip: self.phone_codes_per_hour,
+            codes_per_phone: self.phone_codes_total_per_hour,
+            codes_per_ip: self.ip_codes_per_hour,
+            verify_per_phone: self.phone_verify_per_hour,
+            verify_per_ip: self.ip_verify_per_hour,
         }
     }
 
@@ -143,8 +171,17 @@ impl Config {
         if self.code_ttl_secs == 0 || self.token_ttl_secs == 0 {
             anyhow::bail!("code and token lifetimes must be positive");
         }
-        if self.phone_codes_per_hour == 0 || self.ip_codes_per_hour == 0 {
-            anyhow::bail!("code rate limits must be positive");
+        let b = self.budgets();
+        if [
+            b.codes_per_phone_ip,
+            b.codes_per_phone,
+            b.codes_per_ip,
+            b.verify_per_phone,
+            b.verify_per_ip,
+        ]
+        .contains(&0)
+        {
+            anyhow::bail!("login rate limits must be positive");
         }
         if self.ws_heartbeat_secs == 0 || self.ws_client_timeout_secs <= self.ws_heartbeat_secs {
             anyhow::bail!("BFF_WS_CLIENT_TIMEOUT_SECS must exceed BFF_WS_HEARTBEAT_SECS (> 0)");
@@ -174,9 +211,16 @@ impl std::fmt::Debug for Config {
             .field("code_ttl_secs", &self.code_ttl_secs)
             .field("code_length", &self.code_length)
             .field("phone_codes_per_hour", &self.phone_codes_per_hour)
+            .field(
+                "phone_codes_total_per_hour",
+                &self.phone_codes_total_per_hour,
+            )
             .field("ip_codes_per_hour", &self.ip_codes_per_hour)
+            .field("phone_verify_per_hour", &self.phone_verify_per_hour)
+            .field("ip_verify_per_hour", &self.ip_verify_per_hour)
             .field("mongodb_uri", &redact_url(&self.mongodb_uri))
             .field("mongodb_db", &self.mongodb_db)
+            .field("mongodb_timeout_ms", &self.mongodb_timeout_ms)
             .field("amqp", &self.amqp)
             .field("ws_heartbeat_secs", &self.ws_heartbeat_secs)
             .field("ws_client_timeout_secs", &self.ws_client_timeout_secs)

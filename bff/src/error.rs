@@ -49,9 +49,14 @@ pub enum ApiError {
     /// No such route.
     #[error("No route for {0}.")]
     NotFound(String),
-    /// The route exists, not with this method.
-    #[error("Method {0} is not allowed here.")]
-    MethodNotAllowed(String),
+    /// The route exists, not with this method; `allowed` goes into the `Allow` header.
+    #[error("Method {method} is not allowed here.")]
+    MethodNotAllowed {
+        /// The method asked for.
+        method: String,
+        /// The methods the path serves.
+        allowed: Vec<&'static str>,
+    },
     /// The SMS provider failed.
     #[error("The code could not be sent; try again later.")]
     SmsFailed,
@@ -95,7 +100,7 @@ impl ApiError {
             ApiError::InvalidToken => "invalid_token",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::NotFound(_) => "not_found",
-            ApiError::MethodNotAllowed(_) => "method_not_allowed",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::SmsFailed => "sms_failed",
             ApiError::Unavailable { code, .. } => code,
             ApiError::Internal(_) => "internal_error",
@@ -129,7 +134,7 @@ impl ResponseError for ApiError {
             | ApiError::InvalidToken => StatusCode::UNAUTHORIZED,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::SmsFailed => StatusCode::BAD_GATEWAY,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -141,16 +146,36 @@ impl ResponseError for ApiError {
             tracing::error!(error = ?cause, "internal error");
         }
         let mut resp = HttpResponse::build(self.status_code()).json(self.body());
-        if let ApiError::RateLimited { retry_after_secs } = self {
+        let retry_after = match self {
+            ApiError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            ApiError::Unavailable { .. } => Some(RETRY_AFTER_UNAVAILABLE),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
             resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let ApiError::MethodNotAllowed { allowed, .. } = self {
+            if let Ok(v) = HeaderValue::from_str(&allowed.join(", ")) {
+                resp.headers_mut().insert(header::ALLOW, v);
+            }
         }
         resp
     }
 }
 
+/// `Retry-After` (seconds) of 503 answers.
+const RETRY_AFTER_UNAVAILABLE: u64 = 2;
+
 impl From<mongodb::error::Error> for ApiError {
     fn from(e: mongodb::error::Error) -> Self {
+        if chat3_core::error::store_unavailable(&e) {
+            tracing::warn!(error = %e, "store unavailable");
+            return ApiError::Unavailable {
+                code: "store_unavailable",
+                message: "The store is unavailable; retry shortly.".to_owned(),
+            };
+        }
         ApiError::internal(e)
     }
 }
@@ -181,9 +206,19 @@ pub async fn not_found(req: HttpRequest) -> HttpResponse {
     ApiError::NotFound(req.path().to_owned()).error_response()
 }
 
-/// A resource's default service: a known path with the wrong method is a JSON 405.
+/// A resource's default service: a known path with the wrong method is a JSON 405 with
+/// `Allow` naming the methods it has (from the route table).
 pub async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
-    ApiError::MethodNotAllowed(req.method().to_string()).error_response()
+    let template = req.match_pattern().unwrap_or_default();
+    ApiError::MethodNotAllowed {
+        method: req.method().to_string(),
+        allowed: crate::routes::ROUTES
+            .iter()
+            .filter(|(_, t)| *t == template)
+            .map(|(m, _)| *m)
+            .collect(),
+    }
+    .error_response()
 }
 
 #[cfg(test)]

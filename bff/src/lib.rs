@@ -14,7 +14,7 @@ pub mod limits;
 pub mod login;
 pub mod phone;
 pub mod resume;
-mod routes;
+pub mod routes;
 pub mod sms;
 pub mod socket;
 pub mod state;
@@ -90,7 +90,7 @@ pub async fn start_with_sms(
     );
     let state = web::Data::new(AppState {
         login,
-        limits: CodeLimits::new(config.phone_codes_per_hour, config.ip_codes_per_hour),
+        limits: CodeLimits::new(config.budgets()),
         hub,
         store,
         bus: bus.clone(),

@@ -126,6 +126,10 @@ impl Login {
 
     /// Checks `code` for `phone`; on success the code is consumed, the user is found or
     /// created, and a session token is issued.
+    ///
+    /// The attempt is counted before the code is compared, in one conditional update: only the
+    /// first [`MAX_ATTEMPTS`] attempts on a code are ever compared, however many arrive at once
+    /// (on any number of instances), and a correct code consumes the record once.
     #[tracing::instrument(name = "login.verify_code", skip_all, fields(phone = %phone.masked()))]
     pub async fn verify_code(&self, phone: &Phone, code: &str) -> Result<Session, ApiError> {
         if !(4..=6).contains(&code.len()) || !code.bytes().all(|b| b.is_ascii_digit()) {
@@ -133,19 +137,32 @@ impl Login {
         }
         let codes = self.store.coll(LOGIN_CODES);
         let now = now_ms();
-        // Success consumes the code atomically, so a code works at most once.
-        let hit = codes
-            .find_one_and_delete(doc! {
-                "phone": phone.as_str(),
-                "codeHash": self.hash(phone, code),
-                "attempts": {"$lt": MAX_ATTEMPTS},
-                "expiresAt": {"$gt": now},
-            })
+        let counted = codes
+            .find_one_and_update(
+                doc! {
+                    "phone": phone.as_str(),
+                    "attempts": {"$lt": MAX_ATTEMPTS},
+                    "expiresAt": {"$gt": now},
+                },
+                doc! {"$inc": {"attempts": 1_i64}},
+            )
+            .return_document(ReturnDocument::After)
             .await?;
-        let Some(hit) = hit else {
-            return Err(self.record_failure(phone, now).await?);
+        let Some(record) = counted else {
+            return Err(self.why_refused(phone, now).await?);
         };
-        let name = hit.get_str("name").ok().map(str::to_owned);
+        let stored = record.get_str("codeHash").unwrap_or_default();
+        if !same_hash(stored, &self.hash(phone, code)) {
+            return Err(ApiError::InvalidCode);
+        }
+        // Consume it: of concurrent correct attempts, one deletes the record and wins.
+        let consumed = codes
+            .delete_one(doc! {"_id": record.get("_id"), "codeHash": stored})
+            .await?;
+        if consumed.deleted_count != 1 {
+            return Err(ApiError::InvalidCode);
+        }
+        let name = record.get_str("name").ok().map(str::to_owned);
         let user = self.find_or_create_user(phone, name).await?;
         let token = self
             .tokens
@@ -155,29 +172,17 @@ impl Login {
         Ok(Session { token, user })
     }
 
-    /// Counts a failed attempt and says why it failed.
-    async fn record_failure(&self, phone: &Phone, now: i64) -> Result<ApiError, ApiError> {
+    /// Why no attempt could be counted: no code, an expired one, or one burned by attempts.
+    async fn why_refused(&self, phone: &Phone, now: i64) -> Result<ApiError, ApiError> {
         let codes = self.store.coll(LOGIN_CODES);
-        let after: Option<Document> = codes
-            .find_one_and_update(
-                doc! {"phone": phone.as_str()},
-                doc! {"$inc": {"attempts": 1_i64}},
-            )
-            .return_document(ReturnDocument::After)
-            .await?;
-        let Some(after) = after else {
+        let Some(found) = codes.find_one(doc! {"phone": phone.as_str()}).await? else {
             return Ok(ApiError::InvalidCode);
         };
-        let expires_at = int_field(&after, "expiresAt");
-        let attempts = int_field(&after, "attempts");
-        if expires_at <= now {
-            codes.delete_one(doc! {"_id": after.get("_id")}).await?;
+        if int_field(&found, "expiresAt") <= now {
+            codes.delete_one(doc! {"_id": found.get("_id")}).await?;
             return Ok(ApiError::CodeExpired);
         }
-        if attempts > MAX_ATTEMPTS {
-            return Ok(ApiError::TooManyAttempts);
-        }
-        Ok(ApiError::InvalidCode)
+        Ok(ApiError::TooManyAttempts)
     }
 
     async fn find_or_create_user(
@@ -223,6 +228,16 @@ impl Login {
         h.update(code.as_bytes());
         hex::encode(h.finalize())
     }
+}
+
+/// Constant-time equality of two hex digests, so timing does not tell how much of a guess
+/// matched.
+fn same_hash(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 /// Reads an integer field stored as int32 or int64.

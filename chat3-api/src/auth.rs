@@ -61,6 +61,16 @@ impl KeyCache {
     }
 }
 
+impl KeyCache {
+    /// Drops the cached lookup of `key_id`, so that its revocation through this instance takes
+    /// effect at once (other instances notice within the cache TTL).
+    pub fn forget_key(&self, key_id: &str) {
+        if let Ok(mut map) = self.entries.lock() {
+            map.retain(|_, (rec, _)| rec.as_ref().is_none_or(|r| r.key_id != key_id));
+        }
+    }
+}
+
 /// Tenants known to exist, for operator requests naming one with `X-Tenant-ID`. Tenants are
 /// never deleted yet, so a positive answer can be kept.
 #[derive(Default)]

@@ -119,6 +119,13 @@ pub struct ApiConfig {
     /// How long a looked-up API key is trusted before it is read again (revocation delay).
     #[arg(long, env = "CHAT3_KEY_CACHE_SECONDS", default_value_t = 5)]
     pub key_cache_seconds: u64,
+    /// How long a pending `X-Idempotency-Key` claim is held before a retry may take it over
+    /// (a request that crashed or hung), in seconds. Longer than the request timeout.
+    #[arg(long, env = "CHAT3_IDEMPOTENCY_LEASE_SECS", default_value_t = 15)]
+    pub idempotency_lease_secs: u64,
+    /// Longest a request may take before it is answered 503 `request_timeout`, in seconds.
+    #[arg(long, env = "CHAT3_REQUEST_TIMEOUT_SECS", default_value_t = 10)]
+    pub request_timeout_secs: u64,
     /// HTTP worker threads (0 = one per core).
     #[arg(long, env = "CHAT3_API_WORKERS", default_value_t = 0)]
     pub workers: usize,
@@ -143,6 +150,8 @@ impl std::fmt::Debug for ApiConfig {
             .field("body_limit_bytes", &self.body_limit_bytes)
             .field("event_retention_hours", &self.event_retention_hours)
             .field("key_cache_seconds", &self.key_cache_seconds)
+            .field("idempotency_lease_secs", &self.idempotency_lease_secs)
+            .field("request_timeout_secs", &self.request_timeout_secs)
             .field("workers", &self.workers)
             .finish()
     }

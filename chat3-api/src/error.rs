@@ -8,6 +8,10 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use chat3_sdk::ErrorBody;
 use serde_json::Value;
 
+/// `Retry-After` (seconds) of 503 answers: about how long the store takes to fail over or
+/// come back from a restart, short enough that clients do not wait for nothing.
+pub const RETRY_AFTER_UNAVAILABLE: u64 = 2;
+
 /// An error answered to the client.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -49,9 +53,22 @@ pub enum ApiError {
     /// No such route.
     #[error("no route for {0}")]
     RouteNotFound(String),
-    /// The route exists, the method does not.
-    #[error("method {0} not allowed here")]
-    MethodNotAllowed(String),
+    /// The route exists, the method does not; the methods it has go into `Allow`.
+    #[error("method {method} not allowed here; allowed: {}", allowed.join(", "))]
+    MethodNotAllowed {
+        /// The method asked for.
+        method: String,
+        /// The methods the path serves.
+        allowed: Vec<&'static str>,
+    },
+    /// A dependency cannot serve the request now (the request took too long, ...).
+    #[error("{message}")]
+    Unavailable {
+        /// Stable code.
+        code: &'static str,
+        /// Human text.
+        message: String,
+    },
     /// Body over the limit.
     #[error("request body exceeds {0} bytes")]
     PayloadTooLarge(usize),
@@ -82,14 +99,16 @@ impl ApiError {
                 | D::Conflict { code, .. }
                 | D::Invalid { code, .. }
                 | D::Forbidden { code, .. } => code,
+                D::Storage(_) if d.is_unavailable() => "store_unavailable",
                 D::Storage(_) | D::Internal(_) => "internal_error",
             },
             ApiError::BadRequest { code, .. }
             | ApiError::Unauthorized { code, .. }
             | ApiError::Forbidden { code, .. }
-            | ApiError::Unprocessable { code, .. } => code,
+            | ApiError::Unprocessable { code, .. }
+            | ApiError::Unavailable { code, .. } => code,
             ApiError::RouteNotFound(_) => "route_not_found",
-            ApiError::MethodNotAllowed(_) => "method_not_allowed",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::RateLimited { .. } => "rate_limited",
         }
@@ -98,6 +117,9 @@ impl ApiError {
     fn public_message(&self) -> String {
         use chat3_core::Error as D;
         match self {
+            ApiError::Domain(d) if d.is_unavailable() => {
+                "the store is unavailable; retry after the Retry-After delay".to_owned()
+            }
             ApiError::Domain(D::Storage(_) | D::Internal(_)) => {
                 "internal error; it has been logged".to_owned()
             }
@@ -107,7 +129,10 @@ impl ApiError {
 
     fn details(&self) -> Option<Value> {
         match self {
-            ApiError::Domain(chat3_core::Error::Invalid { details, .. }) => details.clone(),
+            ApiError::Domain(
+                chat3_core::Error::Invalid { details, .. }
+                | chat3_core::Error::Conflict { details, .. },
+            ) => details.clone(),
             _ => None,
         }
     }
@@ -122,6 +147,7 @@ impl ResponseError for ApiError {
                 D::Conflict { .. } => StatusCode::CONFLICT,
                 D::Invalid { .. } => StatusCode::BAD_REQUEST,
                 D::Forbidden { .. } => StatusCode::FORBIDDEN,
+                D::Storage(_) if d.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
                 D::Storage(_) | D::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
@@ -129,7 +155,8 @@ impl ResponseError for ApiError {
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RouteNotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
@@ -147,10 +174,19 @@ impl ResponseError for ApiError {
             details: self.details(),
         };
         let mut resp = HttpResponse::build(status);
-        if let ApiError::RateLimited { retry_after, limit } = self {
-            resp.insert_header((header::RETRY_AFTER, retry_after.to_string()));
-            resp.insert_header(("X-RateLimit-Limit", limit.to_string()));
-            resp.insert_header(("X-RateLimit-Remaining", "0"));
+        match self {
+            ApiError::RateLimited { retry_after, limit } => {
+                resp.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+                resp.insert_header(("X-RateLimit-Limit", limit.to_string()));
+                resp.insert_header(("X-RateLimit-Remaining", "0"));
+            }
+            ApiError::MethodNotAllowed { allowed, .. } => {
+                resp.insert_header((header::ALLOW, allowed.join(", ")));
+            }
+            _ if status == StatusCode::SERVICE_UNAVAILABLE => {
+                resp.insert_header((header::RETRY_AFTER, RETRY_AFTER_UNAVAILABLE.to_string()));
+            }
+            _ => {}
         }
         resp.json(body)
     }
@@ -193,9 +229,19 @@ pub async fn route_not_found(req: HttpRequest) -> ApiError {
     ApiError::RouteNotFound(format!("{} {}", req.method(), req.path()))
 }
 
-/// Fallback for known routes called with another method.
+/// Fallback for known routes called with another method: 405 with `Allow` listing the methods
+/// of the path (from the route table).
 pub async fn method_not_allowed(req: HttpRequest) -> ApiError {
-    ApiError::MethodNotAllowed(req.method().to_string())
+    let template = req.match_pattern().unwrap_or_default();
+    let allowed = crate::routes::ROUTES
+        .iter()
+        .filter(|(_, t)| *t == template)
+        .map(|(m, _)| *m)
+        .collect();
+    ApiError::MethodNotAllowed {
+        method: req.method().to_string(),
+        allowed,
+    }
 }
 
 impl actix_web::Responder for ApiError {

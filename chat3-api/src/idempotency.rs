@@ -1,7 +1,9 @@
 //! The `X-Idempotency-Key` middleware: on POST/PUT/PATCH/DELETE with the header, authenticate
 //! (the caller is kept for the handler, so auth and rate limit run once), claim the key for the
 //! tenant, run the handler, store its response (unless it failed on our side) and replay it to
-//! retries with `Idempotency-Replayed: true`.
+//! retries with `Idempotency-Replayed: true`. The handler runs holding the claim
+//! ([`idempotency::with_claim`]) so that a transactional write records its reply atomically with
+//! its commit; a claim left pending by a crash expires after its lease and a retry takes it over.
 
 use actix_web::body::{to_bytes, BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
@@ -39,7 +41,13 @@ pub async fn middleware(
         _ => return Ok(next.call(req).await?.map_into_boxed_body()),
     };
     let key = match key {
-        Ok(k) if !k.is_empty() && k.len() <= MAX_KEY_LEN => k,
+        Ok(k)
+            if !k.is_empty()
+                && k.len() <= MAX_KEY_LEN
+                && k.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            k
+        }
         _ => {
             let e = ApiError::bad_request(
                 "invalid_idempotency_key",
@@ -56,7 +64,11 @@ pub async fn middleware(
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
-    let body = req.extract::<web::Bytes>().await?;
+    // Read under the same limit as the JSON extractor, so an oversized body is the same 413.
+    let body = match read_body(&mut req, state.body_limit).await {
+        Ok(b) => b,
+        Err(e) => return Ok(req.error_response(e)),
+    };
     req.set_payload(Payload::from(body.clone()));
 
     let scope = caller
@@ -67,7 +79,17 @@ pub async fn middleware(
     let path = req.path().to_owned();
     let hash = idempotency::body_hash(&body);
     let store = &state.ctx.store;
-    match idempotency::claim(store, &scope, &key, &method, &path, &hash).await {
+    let claimed = match idempotency::claim(
+        store,
+        &scope,
+        &key,
+        &method,
+        &path,
+        &hash,
+        state.idempotency_lease,
+    )
+    .await
+    {
         Err(e) => return Ok(req.error_response(ApiError::from(e))),
         Ok(Claim::Mismatch) => {
             let e = ApiError::Unprocessable {
@@ -91,10 +113,10 @@ pub async fn middleware(
                 .body(body);
             return Ok(req.into_response(resp));
         }
-        Ok(Claim::New) => {}
-    }
+        Ok(Claim::New(claimed)) => claimed,
+    };
 
-    let res = next.call(req).await?;
+    let res = idempotency::with_claim(claimed.clone(), next.call(req)).await?;
     let status = res.status();
     let (http_req, res) = res.into_parts();
     let (head, body) = res.into_parts();
@@ -102,14 +124,38 @@ pub async fn middleware(
         .await
         .map_err(|e| actix_web::error::ErrorInternalServerError(e.into().to_string()))?;
     let outcome = if status.is_server_error() {
-        idempotency::release(store, &scope, &key, &method, &path).await
+        idempotency::release(store, &claimed).await
     } else {
         let text = String::from_utf8_lossy(&bytes);
-        idempotency::complete(store, &scope, &key, &method, &path, status.as_u16(), &text).await
+        idempotency::complete(store, &claimed, status.as_u16(), &text).await
     };
     if let Err(e) = outcome {
         tracing::warn!(error = %e, "could not record the idempotent response");
     }
     let res = head.set_body(BoxBody::new(bytes));
     Ok(ServiceResponse::new(http_req, res))
+}
+
+/// The whole request body, or a JSON 413 past `limit` bytes.
+async fn read_body(req: &mut ServiceRequest, limit: usize) -> Result<web::Bytes, ApiError> {
+    use futures_util::StreamExt;
+    let too_large = ApiError::PayloadTooLarge(limit);
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large);
+    }
+    let mut payload = req.take_payload();
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
 }

@@ -6,15 +6,14 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod idempotency;
+pub mod middleware;
 pub mod routes;
 pub mod state;
 
 use std::net::TcpListener;
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::{from_fn, Next};
-use actix_web::{web, App, HttpMessage, HttpServer};
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
 use chat3_core::bus::Bus;
 use chat3_core::outbox::{Sweeper, SweeperConfig};
 use chat3_core::service::Running;
@@ -23,7 +22,6 @@ use chat3_core::Ctx;
 use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
 
-use crate::auth::RateInfo;
 use crate::config::ApiConfig;
 use crate::state::AppState;
 
@@ -54,7 +52,9 @@ pub async fn start(config: ApiConfig, shutdown: CancellationToken) -> anyhow::Re
             .app_data(web::QueryConfig::default().error_handler(error::query_error))
             .app_data(web::PathConfig::default().error_handler(error::path_error))
             .wrap(from_fn(idempotency::middleware))
-            .wrap(from_fn(rate_limit_headers))
+            .wrap(from_fn(middleware::deadline))
+            .wrap(from_fn(middleware::rate_limit_headers))
+            .wrap(from_fn(middleware::json_errors))
             .wrap(TracingLogger::default())
             .configure(routes::configure)
             .default_service(web::to(error::route_not_found))
@@ -88,29 +88,4 @@ pub async fn start(config: ApiConfig, shutdown: CancellationToken) -> anyhow::Re
         addr: Some(addr),
         task,
     })
-}
-
-/// Adds `X-RateLimit-Limit` / `X-RateLimit-Remaining` to authenticated responses.
-async fn rate_limit_headers(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let mut res = next.call(req).await?;
-    let info = res.request().extensions().get::<RateInfo>().copied();
-    if let Some(info) = info {
-        let h = res.headers_mut();
-        if let Ok(v) = info.limit.to_string().parse() {
-            h.insert(
-                actix_web::http::header::HeaderName::from_static("x-ratelimit-limit"),
-                v,
-            );
-        }
-        if let Ok(v) = info.remaining.to_string().parse() {
-            h.insert(
-                actix_web::http::header::HeaderName::from_static("x-ratelimit-remaining"),
-                v,
-            );
-        }
-    }
-    Ok(res)
 }

@@ -19,6 +19,12 @@ pub struct AppState {
     pub limiter: Limiter,
     /// Tenants the operator may act on.
     pub tenants: KnownTenants,
+    /// Largest accepted body.
+    pub body_limit: usize,
+    /// Lease of pending idempotency claims.
+    pub idempotency_lease: Duration,
+    /// Deadline of every request.
+    pub request_timeout: Duration,
 }
 
 impl AppState {
@@ -30,6 +36,9 @@ impl AppState {
             keys: KeyCache::new(Duration::from_secs(config.key_cache_seconds)),
             limiter: Limiter::new(config.rate_limit_per_second, config.rate_limit_burst),
             tenants: KnownTenants::default(),
+            body_limit: config.body_limit_bytes,
+            idempotency_lease: Duration::from_secs(config.idempotency_lease_secs.max(1)),
+            request_timeout: Duration::from_secs(config.request_timeout_secs.max(1)),
         }
     }
 }

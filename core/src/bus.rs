@@ -26,7 +26,21 @@ pub enum BusError {
     /// The broker refused the message (basic.nack).
     #[error("publish nacked by the broker")]
     Nacked,
+    /// The routing key cannot be sent (AMQP short strings hold at most 255 bytes). Refused
+    /// before anything reaches the broker, so the shared connection is not affected.
+    #[error("routing key of {0} bytes exceeds the AMQP limit of 255")]
+    RoutingKeyTooLong(usize),
 }
+
+impl BusError {
+    /// True when retrying the same publish can never succeed.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, BusError::RoutingKeyTooLong(_))
+    }
+}
+
+/// Longest routing key AMQP can carry.
+pub const MAX_ROUTING_KEY_BYTES: usize = 255;
 
 struct Link {
     conn: Connection,
@@ -136,7 +150,10 @@ impl Bus {
         }
     }
 
-    /// Publishes a persistent JSON message and waits for the broker's confirm.
+    /// Publishes a persistent JSON message and waits for the broker's confirm. A failure of
+    /// this message alone (a nack, a key that cannot be sent) leaves the shared connection as
+    /// it is, so concurrent publishes of other messages are not failed with it; only a lost or
+    /// stuck connection is dropped and re-established on the next call.
     pub async fn publish_json(
         &self,
         exchange: &str,
@@ -144,13 +161,27 @@ impl Bus {
         message_id: &str,
         body: &[u8],
     ) -> Result<(), BusError> {
+        if routing_key.len() > MAX_ROUTING_KEY_BYTES {
+            return Err(BusError::RoutingKeyTooLong(routing_key.len()));
+        }
         let result = self
             .try_publish(exchange, routing_key, message_id, body)
             .await;
-        if result.is_err() {
-            self.reset().await;
+        match &result {
+            Err(BusError::Timeout(_)) => self.reset().await,
+            Err(BusError::Amqp(_)) if !self.is_connected().await => self.reset().await,
+            _ => {}
         }
         result
+    }
+
+    async fn is_connected(&self) -> bool {
+        self.inner
+            .link
+            .lock()
+            .await
+            .as_ref()
+            .is_some_and(|l| l.conn.status().connected() && l.publisher.status().connected())
     }
 
     async fn try_publish(

@@ -16,6 +16,34 @@ pub struct MongoArgs {
     /// Database name.
     #[arg(long = "mongodb-db", env = "CHAT3_MONGODB_DB", default_value = "chat3")]
     pub db: String,
+    /// How long an operation waits for a usable server (and a connection attempt may take)
+    /// before it fails as unavailable, in milliseconds. Bounds how long requests hang while the
+    /// store is down.
+    #[arg(
+        long = "mongodb-timeout-ms",
+        env = "CHAT3_MONGODB_TIMEOUT_MS",
+        default_value_t = DEFAULT_MONGODB_TIMEOUT_MS
+    )]
+    pub timeout_ms: u64,
+}
+
+/// Default of [`MongoArgs::timeout_ms`].
+pub const DEFAULT_MONGODB_TIMEOUT_MS: u64 = 2000;
+
+impl MongoArgs {
+    /// `uri` and database `db` with the default timeout.
+    pub fn new(uri: impl Into<String>, db: impl Into<String>) -> Self {
+        Self {
+            uri: uri.into(),
+            db: db.into(),
+            timeout_ms: DEFAULT_MONGODB_TIMEOUT_MS,
+        }
+    }
+
+    /// [`MongoArgs::timeout_ms`] as a duration.
+    pub fn timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.timeout_ms.max(1))
+    }
 }
 
 impl std::fmt::Debug for MongoArgs {
@@ -23,6 +51,7 @@ impl std::fmt::Debug for MongoArgs {
         f.debug_struct("MongoArgs")
             .field("uri", &redact_url(&self.uri))
             .field("db", &self.db)
+            .field("timeout_ms", &self.timeout_ms)
             .finish()
     }
 }

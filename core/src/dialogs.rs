@@ -10,8 +10,8 @@ use crate::docs;
 use crate::error::{Error, Result};
 use crate::events::{envelope, types, Actor};
 use crate::ids::{self, now_ms};
-use crate::outbox;
 use crate::store::{coll, scoped, tenant_filter, Store};
+use crate::write::{self, Reply, Staged};
 use crate::Ctx;
 
 /// Most members a dialog may be created with.
@@ -95,26 +95,20 @@ pub async fn create(ctx: &Ctx, tenant: &TenantId, req: &CreateDialog) -> Result<
         json!({ "dialog": dialog }),
     );
     let store = &ctx.store;
-    let mut session = store.client().start_session().await?;
-    session
-        .start_transaction()
-        .and_run2(async |s| {
-            store
-                .coll(coll::DIALOGS)
-                .insert_one(dialog_doc.clone())
-                .session(&mut *s)
-                .await?;
-            store
-                .coll(coll::MEMBERS)
-                .insert_many(member_docs.clone())
-                .session(&mut *s)
-                .await?;
-            outbox::stage(store, s, &event).await
-        })
-        .await
-        .map_err(Error::from_txn)?;
-    outbox::publish_committed(store, &ctx.bus, std::slice::from_ref(&event)).await;
-    Ok(dialog)
+    write::transact(ctx, Reply::Created, async |s| {
+        store
+            .coll(coll::DIALOGS)
+            .insert_one(dialog_doc.clone())
+            .session(&mut *s)
+            .await?;
+        store
+            .coll(coll::MEMBERS)
+            .insert_many(member_docs.clone())
+            .session(&mut *s)
+            .await?;
+        Ok(Staged::new(dialog.clone(), vec![event.clone()]))
+    })
+    .await
 }
 
 fn not_found(dialog: &DialogId) -> Error {

@@ -5,6 +5,7 @@ use bson::{Bson, Document};
 use chat3_sdk::{Dialog, Member, Message, Meta};
 
 use crate::error::{Error, Result};
+use crate::plain;
 
 fn corrupt(what: &str) -> Error {
     Error::Internal(format!("stored document has a bad '{what}'"))
@@ -28,6 +29,12 @@ pub fn u(d: &Document, key: &str) -> u64 {
     ts(d, key).max(0) as u64
 }
 
+/// A client-supplied seq bound as stored (int64): seqs never exceed `i64::MAX`, so a larger
+/// bound means the same as `i64::MAX` instead of wrapping around to a negative number.
+pub fn stored_seq(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
 /// An integer field (timestamps, stored seqs) as i64, whether stored as int32, int64 or double;
 /// 0 when absent.
 pub fn ts(d: &Document, key: &str) -> i64 {
@@ -39,29 +46,28 @@ pub fn ts(d: &Document, key: &str) -> i64 {
     }
 }
 
-/// `meta` as JSON.
+/// `meta` as JSON, read literally (see [`crate::plain`]).
 pub fn meta(d: &Document) -> Meta {
     d.get_document("meta")
         .ok()
         .map(|m| {
             m.iter()
-                .map(|(k, v)| (k.clone(), v.clone().into_relaxed_extjson()))
+                .map(|(k, v)| (k.clone(), plain::to_json(v)))
                 .collect()
         })
         .unwrap_or_default()
 }
 
-/// JSON meta as a BSON document.
+/// Client meta, checked against the edge rules ([`plain::check_meta`]: 400 otherwise) and
+/// stored literally.
 pub fn meta_doc(meta: Option<&Meta>) -> Result<Document> {
-    let mut out = Document::new();
-    if let Some(m) = meta {
-        for (k, v) in m {
-            let b = Bson::try_from(v.clone())
-                .map_err(|e| Error::invalid("validation_error", format!("meta.{k}: {e}")))?;
-            out.insert(k.clone(), b);
-        }
-    }
-    Ok(out)
+    let Some(m) = meta else {
+        return Ok(Document::new());
+    };
+    plain::check_meta("meta", m)?;
+    Ok(m.iter()
+        .map(|(k, v)| (k.clone(), plain::to_bson(v)))
+        .collect())
 }
 
 /// A stored message.

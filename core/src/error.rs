@@ -21,6 +21,8 @@ pub enum Error {
         code: &'static str,
         /// Human text.
         message: String,
+        /// What it conflicts with (e.g. the original's id).
+        details: Option<Value>,
     },
     /// The input is well-formed JSON but breaks a rule.
     #[error("{message}")]
@@ -65,6 +67,7 @@ impl Error {
         Error::Conflict {
             code,
             message: message.into(),
+            details: None,
         }
     }
 
@@ -105,7 +108,15 @@ impl Error {
     fn shallow_clone(&self) -> Self {
         match self {
             Error::NotFound { code, message } => Error::not_found(code, message.clone()),
-            Error::Conflict { code, message } => Error::conflict(code, message.clone()),
+            Error::Conflict {
+                code,
+                message,
+                details,
+            } => Error::Conflict {
+                code,
+                message: message.clone(),
+                details: details.clone(),
+            },
             Error::Invalid {
                 code,
                 message,
@@ -119,6 +130,41 @@ impl Error {
             Error::Storage(e) => Error::Storage(e.clone()),
             Error::Internal(m) => Error::Internal(m.clone()),
         }
+    }
+}
+
+impl Error {
+    /// True when the store could not be reached or could not serve the request for now (down,
+    /// restarting, electing, timing out): worth retrying later, never the caller's fault. The API
+    /// answers 503 with `Retry-After`; the update worker keeps retrying.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Error::Storage(e) if store_unavailable(e))
+    }
+}
+
+/// Server codes meaning "not now": the node is recovering, shutting down, not (or no longer)
+/// primary, unreachable, or the operation ran out of time.
+const UNAVAILABLE_CODES: [i32; 14] = [
+    6, 7, 50, 89, 91, 189, 262, 9001, 10058, 10107, 11600, 11602, 13435, 13436,
+];
+
+/// See [`Error::is_unavailable`].
+pub fn store_unavailable(e: &mongodb::error::Error) -> bool {
+    use mongodb::error::{ErrorKind, WriteFailure};
+    if e.contains_label("RetryableWriteError")
+        || e.contains_label("TransientTransactionError")
+        || e.contains_label("UnknownTransactionCommitResult")
+    {
+        return true;
+    }
+    match e.kind.as_ref() {
+        ErrorKind::Io(_)
+        | ErrorKind::ConnectionPoolCleared { .. }
+        | ErrorKind::ServerSelection { .. }
+        | ErrorKind::DnsResolve { .. } => true,
+        ErrorKind::Command(c) => UNAVAILABLE_CODES.contains(&c.code),
+        ErrorKind::Write(WriteFailure::WriteConcernError(w)) => UNAVAILABLE_CODES.contains(&w.code),
+        _ => false,
     }
 }
 

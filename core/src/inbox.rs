@@ -11,8 +11,8 @@ use serde_json::json;
 use crate::docs;
 use crate::error::{Error, Result};
 use crate::events::{envelope, types, Actor};
-use crate::outbox;
 use crate::store::{coll, scoped, Store};
+use crate::write::{self, Reply, Staged};
 use crate::Ctx;
 
 /// The user's dialogs, most recent activity first, each with the user's unread count, watermark
@@ -112,73 +112,62 @@ pub async fn mark_all_read(
     dialog: &DialogId,
 ) -> Result<ReadState> {
     let store = &ctx.store;
-    let mut session = store.client().start_session().await?;
-    let (state, event) = session
-        .start_transaction()
-        .and_run2(async |s| {
-            let d = store
-                .coll(coll::DIALOGS)
-                .find_one(scoped(tenant, doc! {"dialogId": dialog.as_str()}))
-                .session(&mut *s)
-                .await?
-                .ok_or_else(|| {
-                    Error::not_found(
-                        "dialog_not_found",
-                        format!("dialog '{dialog}' does not exist"),
-                    )
-                    .into_txn()
-                })?;
-            let last_seq = docs::u(&d, "lastSeq") as i64;
-            let count = docs::u(&d, "msgCount") as i64;
-            let member_filter = scoped(
-                tenant,
-                doc! {"dialogId": dialog.as_str(), "userId": user.as_str()},
-            );
-            let m = store
-                .coll(coll::MEMBERS)
-                .find_one(member_filter.clone())
-                .session(&mut *s)
-                .await?
-                .ok_or_else(|| {
-                    Error::not_found(
-                        "member_not_found",
-                        format!("user '{user}' is not a member of dialog '{dialog}'"),
-                    )
-                    .into_txn()
-                })?;
-            let state = ReadState {
-                dialog_id: dialog.clone(),
-                user_id: user.clone(),
-                last_read_seq: docs::u(&d, "lastSeq"),
-                unread_count: 0,
-            };
-            if docs::u(&m, "lastReadSeq") >= last_seq as u64 && docs::unread(&d, &m) == 0 {
-                return Ok((state, None));
-            }
-            store
-                .coll(coll::MEMBERS)
-                .update_one(
-                    member_filter,
-                    doc! {"$max": {"lastReadSeq": last_seq, "readCount": count}},
+    write::transact(ctx, Reply::Ok, async |s| {
+        let d = store
+            .coll(coll::DIALOGS)
+            .find_one(scoped(tenant, doc! {"dialogId": dialog.as_str()}))
+            .session(&mut *s)
+            .await?
+            .ok_or_else(|| {
+                Error::not_found(
+                    "dialog_not_found",
+                    format!("dialog '{dialog}' does not exist"),
                 )
-                .session(&mut *s)
-                .await?;
-            let event = envelope(
-                tenant,
-                types::DIALOG_READ,
-                "dialog",
-                dialog.as_str(),
-                Some(dialog),
-                &Actor::user(user.as_str()),
-                json!({"userId": user, "lastReadSeq": last_seq, "unreadCount": 0}),
-            );
-            outbox::stage(store, s, &event).await?;
-            Ok((state, Some(event)))
-        })
-        .await
-        .map_err(Error::from_txn)?;
-    if let Some(event) = event {
-        outbox::publish_committed(store, &ctx.bus, std::slice::from_ref(&event)).await;
-    }
-    Ok(state)
+            })?;
+        let last_seq = docs::u(&d, "lastSeq") as i64;
+        let count = docs::u(&d, "msgCount") as i64;
+        let member_filter = scoped(
+            tenant,
+            doc! {"dialogId": dialog.as_str(), "userId": user.as_str()},
+        );
+        let m = store
+            .coll(coll::MEMBERS)
+            .find_one(member_filter.clone())
+            .session(&mut *s)
+            .await?
+            .ok_or_else(|| {
+                Error::not_found(
+                    "member_not_found",
+                    format!("user '{user}' is not a member of dialog '{dialog}'"),
+                )
+            })?;
+        let state = ReadState {
+            dialog_id: dialog.clone(),
+            user_id: user.clone(),
+            last_read_seq: docs::u(&d, "lastSeq"),
+            unread_count: 0,
+        };
+        if docs::u(&m, "lastReadSeq") >= last_seq as u64 && docs::unread(&d, &m) == 0 {
+            return Ok(Staged::new(state, Vec::new()));
+        }
+        store
+            .coll(coll::MEMBERS)
+            .update_one(
+                member_filter,
+                doc! {"$max": {"lastReadSeq": last_seq, "readCount": count}},
+            )
+            .session(&mut *s)
+            .await?;
+        let event = envelope(
+            tenant,
+            types::DIALOG_READ,
+            "dialog",
+            dialog.as_str(),
+            Some(dialog),
+            &Actor::user(user.as_str()),
+            json!({"userId": user, "lastReadSeq": last_seq, "unreadCount": 0}),
+        );
+        Ok(Staged::new(state, vec![event]))
+    })
+    .await
 }

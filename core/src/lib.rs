@@ -12,6 +12,7 @@ pub mod ids;
 pub mod inbox;
 pub mod messages;
 pub mod outbox;
+pub mod plain;
 pub mod service;
 pub mod shutdown;
 pub mod store;
@@ -19,6 +20,7 @@ pub mod telemetry;
 pub mod tenants;
 pub mod testing;
 pub mod updates;
+pub mod write;
 
 pub use error::{Error, Result};
 

@@ -14,8 +14,8 @@ use crate::docs;
 use crate::error::{is_duplicate_key, Error, Result};
 use crate::events::{envelope, types, Actor};
 use crate::ids::{self, now_ms};
-use crate::outbox;
 use crate::store::{coll, scoped, Store};
+use crate::write::{self, Reply, Staged};
 use crate::Ctx;
 
 /// Longest message content, in characters.
@@ -61,12 +61,15 @@ fn validate(req: &CreateMessage) -> Result<String> {
     Ok(t)
 }
 
-/// The message an earlier request created with the same `clientMessageId`, if any.
+/// The message an earlier request created with the same `clientMessageId`, if any; 409
+/// `client_message_id_conflict` when that message differs from this request (another content,
+/// type, meta or quote), with the original's id in `details`.
 async fn find_by_client_id(
     store: &Store,
     tenant: &TenantId,
     dialog: &DialogId,
     req: &CreateMessage,
+    message_type: &str,
 ) -> Result<Option<Message>> {
     let Some(cmid) = &req.client_message_id else {
         return Ok(None);
@@ -78,7 +81,24 @@ async fn find_by_client_id(
             doc! {"dialogId": dialog.as_str(), "senderId": req.sender_id.as_str(), "clientMessageId": cmid},
         ))
         .await?;
-    found.as_ref().map(docs::message).transpose()
+    let Some(original) = found.as_ref().map(docs::message).transpose()? else {
+        return Ok(None);
+    };
+    let same = original.content == req.content
+        && original.message_type == message_type
+        && original.meta == req.meta.clone().unwrap_or_default()
+        && original.quoted_message_id == req.quoted_message_id;
+    if !same {
+        return Err(Error::Conflict {
+            code: "client_message_id_conflict",
+            message: format!(
+                "clientMessageId '{cmid}' was already used by message '{}' with other content",
+                original.message_id
+            ),
+            details: Some(json!({ "messageId": original.message_id })),
+        });
+    }
+    Ok(Some(original))
 }
 
 /// Creates a message. Returns the message and whether it was created now (`false`: a retry with
@@ -91,120 +111,112 @@ pub async fn create(
     req: &CreateMessage,
 ) -> Result<(Message, bool)> {
     let message_type = validate(req)?;
-    if let Some(original) = find_by_client_id(&ctx.store, tenant, dialog, req).await? {
+    if let Some(original) =
+        find_by_client_id(&ctx.store, tenant, dialog, req, &message_type).await?
+    {
         return Ok((original, false));
     }
     let countable = !is_system(&message_type);
     let meta = docs::meta_doc(req.meta.as_ref())?;
     let store = &ctx.store;
-    let mut session = store.client().start_session().await?;
-    let result = session
-        .start_transaction()
-        .and_run2(async |s| {
-            let now = now_ms();
-            let dialog_doc = store
-                .coll(coll::DIALOGS)
-                .find_one_and_update(
-                    scoped(tenant, doc! {"dialogId": dialog.as_str()}),
-                    doc! {
-                        "$inc": {"lastSeq": 1_i64, "msgCount": if countable { 1_i64 } else { 0_i64 }},
-                        "$set": {"updatedAt": now},
-                    },
-                )
-                .return_document(ReturnDocument::After)
-                .session(&mut *s)
-                .await?
-                .ok_or_else(|| {
-                    Error::not_found("dialog_not_found", format!("dialog '{dialog}' does not exist"))
-                        .into_txn()
-                })?;
-            let seq = docs::u(&dialog_doc, "lastSeq") as i64;
-            let count_at = docs::u(&dialog_doc, "msgCount") as i64;
-            let member_filter = scoped(
-                tenant,
-                doc! {"dialogId": dialog.as_str(), "userId": req.sender_id.as_str()},
-            );
-            // Sending moves the sender's watermark to the message (never backwards).
-            let moved = store
-                .coll(coll::MEMBERS)
-                .update_one(
-                    member_filter,
-                    doc! {"$max": {"lastReadSeq": seq, "readCount": count_at}, "$set": {"lastActivityAt": now}},
-                )
-                .session(&mut *s)
-                .await?;
-            if moved.matched_count == 0 && countable {
-                return Err(Error::forbidden(
-                    "sender_not_member",
-                    format!("sender '{}' is not a member of dialog '{dialog}'", req.sender_id),
-                )
-                .into_txn());
-            }
-            if let Some(q) = &req.quoted_message_id {
-                let quoted = store
-                    .coll(coll::MESSAGES)
-                    .find_one(scoped(tenant, doc! {"dialogId": dialog.as_str(), "messageId": q.as_str()}))
-                    .session(&mut *s)
-                    .await?;
-                if quoted.is_none() {
-                    return Err(Error::invalid(
-                        "quoted_message_not_found",
-                        format!("quoted message '{q}' is not in this dialog"),
-                    )
-                    .into_txn());
-                }
-            }
-            let message_id = ids::message_id();
-            let mut msg_doc = doc! {
-                "tenantId": tenant.as_str(),
-                "messageId": message_id.as_str(),
-                "dialogId": dialog.as_str(),
-                "seq": seq,
-                "senderId": req.sender_id.as_str(),
-                "content": &req.content,
-                "type": &message_type,
-                "meta": meta.clone(),
-                "createdAt": now,
-                "countAt": count_at,
-            };
-            if let Some(q) = &req.quoted_message_id {
-                msg_doc.insert("quotedMessageId", q.as_str());
-            }
-            if let Some(c) = &req.client_message_id {
-                msg_doc.insert("clientMessageId", c);
-            }
-            let message = docs::message(&msg_doc).map_err(Error::into_txn)?;
-            store
+    let result = write::transact(ctx, Reply::Created, async |s| {
+        let now = now_ms();
+        let dialog_doc = store
+            .coll(coll::DIALOGS)
+            .find_one_and_update(
+                scoped(tenant, doc! {"dialogId": dialog.as_str()}),
+                doc! {
+                    "$inc": {"lastSeq": 1_i64, "msgCount": if countable { 1_i64 } else { 0_i64 }},
+                    "$set": {"updatedAt": now},
+                },
+            )
+            .return_document(ReturnDocument::After)
+            .session(&mut *s)
+            .await?
+            .ok_or_else(|| {
+                Error::not_found("dialog_not_found", format!("dialog '{dialog}' does not exist"))
+            })?;
+        let seq = docs::u(&dialog_doc, "lastSeq") as i64;
+        let count_at = docs::u(&dialog_doc, "msgCount") as i64;
+        let member_filter = scoped(
+            tenant,
+            doc! {"dialogId": dialog.as_str(), "userId": req.sender_id.as_str()},
+        );
+        // Sending moves the sender's watermark to the message (never backwards).
+        let moved = store
+            .coll(coll::MEMBERS)
+            .update_one(
+                member_filter,
+                doc! {"$max": {"lastReadSeq": seq, "readCount": count_at}, "$set": {"lastActivityAt": now}},
+            )
+            .session(&mut *s)
+            .await?;
+        if moved.matched_count == 0 && countable {
+            return Err(Error::forbidden(
+                "sender_not_member",
+                format!("sender '{}' is not a member of dialog '{dialog}'", req.sender_id),
+            ));
+        }
+        if let Some(q) = &req.quoted_message_id {
+            let quoted = store
                 .coll(coll::MESSAGES)
-                .insert_one(msg_doc)
+                .find_one(scoped(tenant, doc! {"dialogId": dialog.as_str(), "messageId": q.as_str()}))
                 .session(&mut *s)
                 .await?;
-            let event = envelope(
-                tenant,
-                types::MESSAGE_CREATE,
-                "message",
-                message_id.as_str(),
-                Some(dialog),
-                &Actor::user(req.sender_id.as_str()),
-                json!({ "message": message }),
-            );
-            outbox::stage(store, s, &event).await?;
-            Ok((message, event))
-        })
-        .await;
-    match result {
-        Ok((message, event)) => {
-            outbox::publish_committed(store, &ctx.bus, std::slice::from_ref(&event)).await;
-            Ok((message, true))
-        }
-        // A concurrent request with the same clientMessageId committed first.
-        Err(e) if is_duplicate_key(&e) && req.client_message_id.is_some() => {
-            match find_by_client_id(store, tenant, dialog, req).await? {
-                Some(original) => Ok((original, false)),
-                None => Err(Error::from_txn(e)),
+            if quoted.is_none() {
+                return Err(Error::not_found(
+                    "quoted_message_not_found",
+                    format!("quoted message '{q}' is not in this dialog"),
+                ));
             }
         }
-        Err(e) => Err(Error::from_txn(e)),
+        let message_id = ids::message_id();
+        let mut msg_doc = doc! {
+            "tenantId": tenant.as_str(),
+            "messageId": message_id.as_str(),
+            "dialogId": dialog.as_str(),
+            "seq": seq,
+            "senderId": req.sender_id.as_str(),
+            "content": &req.content,
+            "type": &message_type,
+            "meta": meta.clone(),
+            "createdAt": now,
+            "countAt": count_at,
+        };
+        if let Some(q) = &req.quoted_message_id {
+            msg_doc.insert("quotedMessageId", q.as_str());
+        }
+        if let Some(c) = &req.client_message_id {
+            msg_doc.insert("clientMessageId", c);
+        }
+        let message = docs::message(&msg_doc)?;
+        store
+            .coll(coll::MESSAGES)
+            .insert_one(msg_doc)
+            .session(&mut *s)
+            .await?;
+        let event = envelope(
+            tenant,
+            types::MESSAGE_CREATE,
+            "message",
+            message_id.as_str(),
+            Some(dialog),
+            &Actor::user(req.sender_id.as_str()),
+            json!({ "message": message }),
+        );
+        Ok(Staged::new(message, vec![event]))
+    })
+    .await;
+    match result {
+        Ok(message) => Ok((message, true)),
+        // A concurrent request with the same clientMessageId committed first.
+        Err(Error::Storage(e)) if is_duplicate_key(&e) && req.client_message_id.is_some() => {
+            match find_by_client_id(store, tenant, dialog, req, &message_type).await? {
+                Some(original) => Ok((original, false)),
+                None => Err(Error::Storage(e)),
+            }
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -230,7 +242,7 @@ pub async fn list(
         (Some(b), None) => (
             scoped(
                 tenant,
-                doc! {"dialogId": dialog.as_str(), "seq": {"$lt": b as i64}},
+                doc! {"dialogId": dialog.as_str(), "seq": {"$lt": docs::stored_seq(b)}},
             ),
             doc! {"seq": -1},
             0,
@@ -238,7 +250,7 @@ pub async fn list(
         (None, Some(a)) => (
             scoped(
                 tenant,
-                doc! {"dialogId": dialog.as_str(), "seq": {"$gt": a as i64}},
+                doc! {"dialogId": dialog.as_str(), "seq": {"$gt": docs::stored_seq(a)}},
             ),
             doc! {"seq": 1},
             0,

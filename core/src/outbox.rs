@@ -23,8 +23,8 @@ pub async fn stage(
     session: &mut ClientSession,
     event: &EventEnvelope,
 ) -> mongodb::error::Result<()> {
-    let envelope = bson::to_document(event)
-        .map_err(|e| mongodb::error::Error::custom(std::sync::Arc::new(e.to_string())))?;
+    // Stored literally: client meta inside must not be read as extended JSON.
+    let envelope = crate::plain::to_document(event).map_err(crate::Error::into_txn)?;
     let doc = doc! {
         "_id": &event.event_id,
         "tenantId": event.tenant_id.as_str(),
@@ -185,7 +185,7 @@ impl Sweeper {
         let mut published = 0;
         for doc in pending {
             let envelope: EventEnvelope =
-                bson::from_document(doc.get_document("envelope")?.clone())?;
+                crate::plain::from_document(doc.get_document("envelope")?)?;
             publish_one(&self.store, &self.bus, &envelope).await?;
             published += 1;
         }

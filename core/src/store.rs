@@ -62,8 +62,10 @@ impl Store {
     pub async fn connect(args: &MongoArgs) -> anyhow::Result<Self> {
         let mut opts = ClientOptions::parse(&args.uri).await?;
         opts.app_name.get_or_insert_with(|| "chat3".to_owned());
-        opts.server_selection_timeout
-            .get_or_insert(Duration::from_secs(10));
+        // Bounded waits, so that requests fail fast (503) while the store is down instead of
+        // hanging; a URI that sets its own values wins.
+        opts.server_selection_timeout.get_or_insert(args.timeout());
+        opts.connect_timeout.get_or_insert(args.timeout());
         let client = Client::with_options(opts)?;
         Ok(Self::from_client(client, &args.db))
     }

@@ -13,6 +13,7 @@ use crate::docs;
 use crate::error::{is_duplicate_key, Error, Result};
 use crate::ids::{now_ms, random_base36};
 use crate::store::{coll, scoped, tenant_filter, Store};
+use crate::write::{self, Reply, Staged};
 
 /// Prefix of every API key secret.
 pub const KEY_PREFIX: &str = "c3k_";
@@ -22,6 +23,19 @@ pub fn hash_key(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
+/// Longest tenant or key name.
+pub const MAX_NAME_CHARS: usize = 200;
+
+fn check_name(field: &str, name: Option<&str>) -> Result<()> {
+    if name.is_some_and(|n| n.chars().count() > MAX_NAME_CHARS) {
+        return Err(Error::invalid(
+            "validation_error",
+            format!("{field} must be at most {MAX_NAME_CHARS} characters"),
+        ));
+    }
+    Ok(())
+}
+
 /// Creates a tenant. 409 `tenant_exists` if the id is taken.
 #[tracing::instrument(skip_all, fields(tenant = %tenant_id))]
 pub async fn create_tenant(
@@ -29,6 +43,7 @@ pub async fn create_tenant(
     tenant_id: &TenantId,
     name: Option<&str>,
 ) -> Result<Tenant> {
+    check_name("name", name)?;
     let tenant = Tenant {
         tenant_id: tenant_id.clone(),
         name: name
@@ -38,21 +53,27 @@ pub async fn create_tenant(
             .to_owned(),
         created_at: now_ms(),
     };
-    let res = store
-        .coll(coll::TENANTS)
-        .insert_one(doc! {
-            "tenantId": tenant.tenant_id.as_str(),
-            "name": &tenant.name,
-            "createdAt": tenant.created_at,
-        })
-        .await;
+    let doc = doc! {
+        "tenantId": tenant.tenant_id.as_str(),
+        "name": &tenant.name,
+        "createdAt": tenant.created_at,
+    };
+    let res = write::commit(store, Reply::Created, async |s| {
+        store
+            .coll(coll::TENANTS)
+            .insert_one(doc.clone())
+            .session(&mut *s)
+            .await?;
+        Ok(Staged::new(tenant.clone(), Vec::new()))
+    })
+    .await;
     match res {
-        Ok(_) => Ok(tenant),
-        Err(e) if is_duplicate_key(&e) => Err(Error::conflict(
+        Ok(staged) => Ok(staged.value),
+        Err(Error::Storage(e)) if is_duplicate_key(&e) => Err(Error::conflict(
             "tenant_exists",
             format!("tenant '{tenant_id}' already exists"),
         )),
-        Err(e) => Err(e.into()),
+        Err(e) => Err(e),
     }
 }
 
@@ -137,6 +158,7 @@ pub async fn create_key(
     tenant: &TenantId,
     req: &CreateApiKey,
 ) -> Result<CreatedApiKey> {
+    check_name("name", req.name.as_deref())?;
     get_tenant(store, tenant).await?;
     let mut scopes = req.scopes.clone().unwrap_or_else(|| Scope::ALL.to_vec());
     scopes.sort();
@@ -157,19 +179,39 @@ pub async fn create_key(
         created_at: now_ms(),
         revoked_at: None,
     };
-    store
-        .coll(coll::API_KEYS)
-        .insert_one(doc! {
-            "keyId": &info.key_id,
-            "tenantId": tenant.as_str(),
-            "name": &info.name,
-            "scopes": info.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
-            "prefix": &info.prefix,
-            "keyHash": hash_key(&secret),
-            "createdAt": info.created_at,
-        })
-        .await?;
-    Ok(CreatedApiKey { info, key: secret })
+    let doc = doc! {
+        "keyId": &info.key_id,
+        "tenantId": tenant.as_str(),
+        "name": &info.name,
+        "scopes": info.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        "prefix": &info.prefix,
+        "keyHash": hash_key(&secret),
+        "createdAt": info.created_at,
+    };
+    // The secret is shown once: an idempotent retry learns which key was made, not its secret.
+    let reply = Reply::Fixed {
+        status: 409,
+        body: serde_json::json!({
+            "error": "Conflict",
+            "message": format!(
+                "this request already created API key '{}'; its secret is shown only once: \
+                 revoke that key if the secret was lost, and create another",
+                info.key_id
+            ),
+            "code": "api_key_secret_not_replayed",
+        }),
+    };
+    let created = CreatedApiKey { info, key: secret };
+    write::commit(store, reply, async |s| {
+        store
+            .coll(coll::API_KEYS)
+            .insert_one(doc.clone())
+            .session(&mut *s)
+            .await?;
+        Ok(Staged::new(created.clone(), Vec::new()))
+    })
+    .await
+    .map(|staged| staged.value)
 }
 
 /// The tenant's keys, newest first; 404 `tenant_not_found` for an unknown tenant.

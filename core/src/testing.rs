@@ -17,10 +17,7 @@ pub fn unique_name(prefix: &str) -> String {
 pub fn mongo_args(prefix: &str) -> MongoArgs {
     let uri = std::env::var(TEST_MONGODB_URI)
         .unwrap_or_else(|_| "mongodb://127.0.0.1:27817/?directConnection=true".to_owned());
-    MongoArgs {
-        uri,
-        db: unique_name(&format!("t_{prefix}")),
-    }
+    MongoArgs::new(uri, unique_name(&format!("t_{prefix}")))
 }
 
 /// Broker settings for a test: the local broker, fresh exchange names.

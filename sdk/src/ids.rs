@@ -70,9 +70,9 @@ macro_rules! id_type {
     };
 }
 
-fn check_slug(s: &str, max: usize) -> Result<(), &'static str> {
+fn check_slug(s: &str, max: usize, length_rule: &'static str) -> Result<(), &'static str> {
     if s.is_empty() || s.len() > max {
-        return Err("must be 1-64 characters");
+        return Err(length_rule);
     }
     if !s.chars().all(is_slug_char) {
         return Err("may contain only a-z, 0-9, '_' and '-'");
@@ -81,16 +81,30 @@ fn check_slug(s: &str, max: usize) -> Result<(), &'static str> {
 }
 
 fn check_prefixed(s: &str, prefix: &str) -> Result<(), &'static str> {
+    check_prefixed_len(
+        s,
+        prefix,
+        20,
+        "must be the prefix followed by 20 characters a-z0-9",
+    )
+}
+
+fn check_prefixed_len(
+    s: &str,
+    prefix: &str,
+    len: usize,
+    rule: &'static str,
+) -> Result<(), &'static str> {
     match s.strip_prefix(prefix) {
         Some(rest)
-            if rest.len() == 20
+            if rest.len() == len
                 && rest
                     .chars()
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()) =>
         {
             Ok(())
         }
-        _ => Err("must be the prefix followed by 20 characters a-z0-9"),
+        _ => Err(rule),
     }
 }
 
@@ -98,20 +112,45 @@ id_type!(
     /// A tenant: `^[a-z0-9_-]{1,64}$` (no dots, because it goes into routing keys).
     TenantId,
     "tenantId",
-    |s| check_slug(s, 64)
+    |s| check_slug(s, MAX_TENANT_ID_BYTES, "must be 1-64 characters")
 );
 
+/// Longest user id in characters when it is all ASCII.
+pub const MAX_USER_ID_CHARS: usize = 100;
+/// Longest user id in characters when any of them is not ASCII (4 bytes at most each).
+pub const MAX_USER_ID_CHARS_UNICODE: usize = 32;
+/// Longest user id in UTF-8 bytes (the two character bounds keep it within this). Routing keys
+/// are AMQP short strings (at most 255 bytes) and the longest one we build,
+/// `update.{tenant}.{userType}.{user}.{updateType}`, has 114 bytes besides the user id, so 128
+/// bytes always fit.
+pub const MAX_USER_ID_BYTES: usize = 128;
+/// Longest tenant id (bytes; tenant ids are ASCII).
+pub const MAX_TENANT_ID_BYTES: usize = 64;
+/// Longest user type (bytes; user types are ASCII).
+pub const MAX_USER_TYPE_BYTES: usize = 32;
+
+/// Characters a user id may not contain: routing-key and path separators, whitespace, control
+/// characters and the byte-order mark.
+pub fn is_forbidden_in_user_id(c: char) -> bool {
+    matches!(c, '.' | '*' | '#' | '/' | '\u{feff}') || c.is_whitespace() || c.is_control()
+}
+
 id_type!(
-    /// An end user of a tenant: 1-100 characters, none of `.`, `*`, `#`, `/` or whitespace
-    /// (it goes into routing keys and URL paths).
+    /// An end user of a tenant: 1-100 ASCII characters, or 1-32 characters when any of them is
+    /// not ASCII (so at most 128 bytes, and every routing key fits); none of `.`, `*`, `#`, `/`,
+    /// whitespace, control characters or U+FEFF (it goes into routing keys and URL paths).
     UserId,
     "userId",
     |s| {
-        if s.is_empty() || s.chars().count() > 100 {
+        let n = s.chars().count();
+        if n == 0 || n > MAX_USER_ID_CHARS {
             return Err("must be 1-100 characters");
         }
-        if s.chars().any(|c| matches!(c, '.' | '*' | '#' | '/') || c.is_whitespace()) {
-            return Err("must not contain '.', '*', '#', '/' or whitespace");
+        if !s.is_ascii() && n > MAX_USER_ID_CHARS_UNICODE {
+            return Err("must be at most 32 characters when any is not ASCII (at most 128 bytes)");
+        }
+        if s.chars().any(is_forbidden_in_user_id) {
+            return Err("must not contain '.', '*', '#', '/', whitespace or control characters");
         }
         Ok(())
     }
@@ -121,12 +160,7 @@ id_type!(
     /// The kind of a user (`user`, `bot`, ...): `^[a-z0-9_-]{1,32}$`. Part of update routing keys.
     UserType,
     "userType",
-    |s| {
-        if s.len() > 32 {
-            return Err("must be 1-32 characters");
-        }
-        check_slug(s, 32)
-    }
+    |s| check_slug(s, MAX_USER_TYPE_BYTES, "must be 1-32 characters")
 );
 
 id_type!(
@@ -141,6 +175,13 @@ id_type!(
     MessageId,
     "messageId",
     |s| check_prefixed(s, "msg_")
+);
+
+id_type!(
+    /// An API key's id (not its secret): `key_` + 12 characters `[a-z0-9]`.
+    KeyId,
+    "keyId",
+    |s| check_prefixed_len(s, "key_", 12, "must be 'key_' followed by 12 characters a-z0-9")
 );
 
 impl Default for UserType {
@@ -206,9 +247,44 @@ mod tests {
     #[test]
     fn user_ids_reject_routing_key_characters() {
         assert!("alice@example-com+1".parse::<UserId>().is_ok());
-        for bad in ["a.b", "a*b", "a#b", "a/b", "a b", ""] {
+        for bad in [
+            "a.b",
+            "a*b",
+            "a#b",
+            "a/b",
+            "a b",
+            "",
+            "a\0b",
+            "a\u{7}b",
+            "a\u{85}b",
+            "a\u{a0}b",
+            "a\u{3000}b",
+            "a\u{feff}b",
+        ] {
             assert!(bad.parse::<UserId>().is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn user_ids_are_bounded_by_characters_and_by_bytes() {
+        assert!("a".repeat(100).parse::<UserId>().is_ok());
+        assert!("a".repeat(101).parse::<UserId>().is_err());
+        // 32 four-byte characters = 128 bytes: the largest that fits.
+        let most = "\u{1F600}".repeat(32);
+        assert!(most.parse::<UserId>().is_ok());
+        assert!(most.len() <= MAX_USER_ID_BYTES);
+        assert!(format!("{most}a").parse::<UserId>().is_err());
+        // 100 emoji (400 bytes) and 40 Cyrillic letters are refused; 100 ASCII are not.
+        assert!("\u{1F600}".repeat(100).parse::<UserId>().is_err());
+        assert!("\u{0436}".repeat(40).parse::<UserId>().is_err());
+        assert!("\u{0436}".repeat(32).parse::<UserId>().is_ok());
+        assert!(
+            MAX_TENANT_ID_BYTES
+                + MAX_USER_TYPE_BYTES
+                + MAX_USER_ID_BYTES
+                + "update....presence".len()
+                <= 255
+        );
     }
 
     #[test]

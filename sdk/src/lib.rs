@@ -7,5 +7,5 @@ pub mod types;
 #[cfg(feature = "client")]
 pub mod client;
 
-pub use ids::{DialogId, IdError, MessageId, Scope, TenantId, UserId, UserType};
+pub use ids::{DialogId, IdError, KeyId, MessageId, Scope, TenantId, UserId, UserType};
 pub use types::*;

@@ -490,7 +490,7 @@ pub struct WsFrame {
 
 /// Options of `GET /api/dialogs/{d}/messages`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MessageQuery {
     /// 1-based page (offset mode, newest first).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -31,6 +31,8 @@ pub fn api_config(mongo: &MongoArgs, amqp: &AmqpArgs) -> ApiConfig {
         body_limit_bytes: 64 * 1024,
         event_retention_hours: 24,
         key_cache_seconds: 1,
+        idempotency_lease_secs: 15,
+        request_timeout_secs: 10,
         workers: 1,
     }
 }
@@ -209,9 +211,13 @@ impl Stack {
             code_ttl_secs: 300,
             code_length: 6,
             phone_codes_per_hour: 100,
+            phone_codes_total_per_hour: 1000,
             ip_codes_per_hour: 1000,
+            phone_verify_per_hour: 1000,
+            ip_verify_per_hour: 1000,
             mongodb_uri: bff_mongo.uri,
             mongodb_db: bff_mongo.db,
+            mongodb_timeout_ms: bff_mongo.timeout_ms,
             amqp: api.amqp.clone(),
             ws_heartbeat_secs: 20,
             ws_client_timeout_secs: 50,

@@ -60,16 +60,34 @@ pub struct Config {
     /// Deliveries handled concurrently (AMQP prefetch).
     #[arg(long, env = "CHAT3_UPDATE_WORKER_PREFETCH", default_value_t = 32)]
     pub prefetch: u16,
-    /// In-process attempts for a transient failure before the delivery is nacked.
+    /// In-process attempts for an unexpected failure (neither an outage nor a malformed event)
+    /// before the delivery is requeued once, then dead-lettered.
     #[arg(long, env = "CHAT3_UPDATE_WORKER_MAX_ATTEMPTS", default_value_t = 4)]
     pub max_attempts: u32,
-    /// First retry delay in milliseconds; doubles on each further attempt.
+    /// First retry delay in milliseconds; doubles on each further attempt up to
+    /// `retry_backoff_max_ms`.
     #[arg(
         long,
         env = "CHAT3_UPDATE_WORKER_RETRY_BACKOFF_MS",
         default_value_t = 200
     )]
     pub retry_backoff_ms: u64,
+    /// Longest delay between two retries, in milliseconds.
+    #[arg(
+        long,
+        env = "CHAT3_UPDATE_WORKER_RETRY_BACKOFF_MAX_MS",
+        default_value_t = 5000
+    )]
+    pub retry_backoff_max_ms: u64,
+    /// How long a delivery that fails because the store or the broker is unavailable keeps
+    /// being retried in process, in seconds (it outlasts a store restart or a broker cut);
+    /// after that it is requeued, never dead-lettered.
+    #[arg(
+        long,
+        env = "CHAT3_UPDATE_WORKER_RETRY_BUDGET_SECS",
+        default_value_t = 300
+    )]
+    pub retry_budget_secs: u64,
     /// Days stored updates are kept.
     #[command(flatten)]
     pub retention: RetentionArgs,
@@ -86,13 +104,24 @@ impl Config {
             prefetch: 32,
             max_attempts: 4,
             retry_backoff_ms: 200,
+            retry_backoff_max_ms: 5000,
+            retry_budget_secs: 300,
             retention: RetentionArgs::default(),
         }
     }
 
-    /// The first retry delay.
-    pub fn retry_backoff(&self) -> Duration {
-        Duration::from_millis(self.retry_backoff_ms)
+    /// The delay before retry `attempt` (1-based): exponential from `retry_backoff_ms`, capped
+    /// at `retry_backoff_max_ms`.
+    pub fn retry_delay(&self, attempt: u32) -> Duration {
+        let first = self.retry_backoff_ms.max(1);
+        let cap = self.retry_backoff_max_ms.max(first);
+        let factor = 1u64 << attempt.saturating_sub(1).min(20);
+        Duration::from_millis(first.saturating_mul(factor).min(cap))
+    }
+
+    /// How long outage failures are retried in process.
+    pub fn retry_budget(&self) -> Duration {
+        Duration::from_secs(self.retry_budget_secs)
     }
 
     /// Name of the dead-letter queue.

@@ -2,9 +2,15 @@
 //! its updates are stored and published, and settled exactly once:
 //!
 //! - unparseable or malformed events are rejected without requeue (to `{queue}.dlq`);
-//! - transient failures are retried in-process with exponential backoff; when the attempts run
-//!   out the delivery is requeued once, and dead-lettered if it was already a redelivery;
+//! - failures because the store or the broker is unavailable are retried in process with
+//!   capped exponential backoff for the retry budget (minutes: longer than a store restart or a
+//!   broker cut), then requeued; they are never dead-lettered;
+//! - other failures get a few attempts, are requeued once, and dead-lettered if they fail again
+//!   on the redelivery;
 //! - event types not handled are acked.
+//!
+//! When the consumer channel is lost, deliveries still retrying stop at once (they can no
+//! longer be settled; the broker redelivers them to the next consumer).
 //!
 //! On shutdown the consumer is cancelled, deliveries already received are still handled, and the
 //! channel is closed once all of them are settled. A lost connection is re-established.
@@ -26,7 +32,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::fanout::{process_event, Kind, ProcessError};
+use crate::fanout::{process_event, Kind, ProcessError, Retry};
 use crate::locks::UserLocks;
 use crate::topology;
 
@@ -99,17 +105,22 @@ async fn session(ctx: &Arc<Ctx>) -> anyhow::Result<()> {
     tracing::info!(queue = %ctx.config.queue, prefetch = ctx.config.prefetch, "consuming events");
 
     let mut inflight = JoinSet::new();
+    // Cancelled when this channel is gone: its deliveries can no longer be settled.
+    let lost = CancellationToken::new();
     let result = loop {
         tokio::select! {
             _ = ctx.shutdown.cancelled() => break Ok(()),
             next = consumer.next() => match next {
-                Some(Ok(delivery)) => { inflight.spawn(handle(ctx.clone(), delivery)); }
+                Some(Ok(delivery)) => { inflight.spawn(handle(ctx.clone(), delivery, lost.clone())); }
                 Some(Err(e)) => break Err(anyhow::Error::from(e)),
                 None => break Err(anyhow::anyhow!("the broker cancelled the consumer")),
             },
             Some(done) = inflight.join_next(), if !inflight.is_empty() => log_join(done),
         }
     };
+    if result.is_err() {
+        lost.cancel();
+    }
 
     if result.is_ok() {
         // Stop intake; deliveries the broker already sent arrive before the end of the stream
@@ -121,7 +132,7 @@ async fn session(ctx: &Arc<Ctx>) -> anyhow::Result<()> {
             tracing::warn!(error = %e, "cancelling the consumer failed");
         } else {
             while let Some(Ok(delivery)) = consumer.next().await {
-                inflight.spawn(handle(ctx.clone(), delivery));
+                inflight.spawn(handle(ctx.clone(), delivery, lost.clone()));
             }
         }
     }
@@ -144,8 +155,8 @@ fn log_join(done: Result<(), tokio::task::JoinError>) {
 
 /// Handles one delivery and settles it exactly once.
 #[tracing::instrument(skip_all, fields(delivery_tag = delivery.delivery_tag, redelivered = delivery.redelivered))]
-async fn handle(ctx: Arc<Ctx>, delivery: Delivery) {
-    let outcome = decide(&ctx, &delivery).await;
+async fn handle(ctx: Arc<Ctx>, delivery: Delivery, lost: CancellationToken) {
+    let outcome = decide(&ctx, &delivery, &lost).await;
     let settled = match outcome {
         Outcome::Ack => delivery.ack(BasicAckOptions::default()).await,
         Outcome::Requeue => {
@@ -164,7 +175,7 @@ async fn handle(ctx: Arc<Ctx>, delivery: Delivery) {
     }
 }
 
-async fn decide(ctx: &Ctx, delivery: &Delivery) -> Outcome {
+async fn decide(ctx: &Ctx, delivery: &Delivery, lost: &CancellationToken) -> Outcome {
     let event: EventEnvelope = match serde_json::from_slice(&delivery.data) {
         Ok(e) => e,
         Err(e) => {
@@ -176,33 +187,49 @@ async fn decide(ctx: &Ctx, delivery: &Delivery) -> Outcome {
         tracing::debug!(event_id = %event.event_id, event_type = %event.event_type, "event type not handled; acking");
         return Outcome::Ack;
     }
-    let attempts = ctx.config.max_attempts.max(1);
-    let mut backoff = ctx.config.retry_backoff();
-    for attempt in 1..=attempts {
+    let started = tokio::time::Instant::now();
+    let mut bounded_failures = 0;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
         let failure = match process_event(&ctx.store, &ctx.publisher, &ctx.locks, &event).await {
             Ok(n) => {
-                tracing::debug!(event_id = %event.event_id, updates = n, "event fanned out");
+                tracing::debug!(event_id = %event.event_id, updates = n, attempt, "event fanned out");
                 return Outcome::Ack;
             }
             Err(e) => e,
         };
-        if failure.is_permanent() {
-            tracing::warn!(event_id = %event.event_id, error = %failure, "malformed event; dead-lettering");
-            return Outcome::DeadLetter;
+        match failure.retry() {
+            Retry::Never => {
+                tracing::warn!(event_id = %event.event_id, error = %failure, "event cannot be processed; dead-lettering");
+                return Outcome::DeadLetter;
+            }
+            Retry::UntilAvailable if started.elapsed() >= ctx.config.retry_budget() => {
+                tracing::warn!(event_id = %event.event_id, error = %failure, "still unavailable after the retry budget; requeueing");
+                return Outcome::Requeue;
+            }
+            Retry::UntilAvailable => {
+                tracing::info!(event_id = %event.event_id, error = %failure, attempt, "unavailable; retrying");
+            }
+            Retry::Bounded => {
+                bounded_failures += 1;
+                if bounded_failures >= ctx.config.max_attempts.max(1) {
+                    return give_up(&event, &failure, delivery.redelivered);
+                }
+            }
         }
         if ctx.shutdown.is_cancelled() {
             return requeue_on_shutdown(&event, &failure);
         }
-        if attempt == attempts {
-            return give_up(&event, &failure, delivery.redelivered);
-        }
         tokio::select! {
             _ = ctx.shutdown.cancelled() => return requeue_on_shutdown(&event, &failure),
-            _ = tokio::time::sleep(backoff) => {}
+            _ = lost.cancelled() => {
+                tracing::info!(event_id = %event.event_id, "consumer channel lost; the broker redelivers");
+                return Outcome::Requeue;
+            }
+            _ = tokio::time::sleep(ctx.config.retry_delay(attempt)) => {}
         }
-        backoff = backoff.saturating_mul(2);
     }
-    Outcome::Requeue
 }
 
 fn requeue_on_shutdown(event: &EventEnvelope, failure: &ProcessError) -> Outcome {

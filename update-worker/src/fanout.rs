@@ -30,10 +30,28 @@ pub enum ProcessError {
     Publish(#[from] BusError),
 }
 
+/// How a failure should be retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Retrying cannot help (malformed event, an update that cannot be sent): dead-letter.
+    Never,
+    /// The store or the broker is unavailable, or writers contend: retry until it is back.
+    UntilAvailable,
+    /// Anything else: a bounded number of attempts, then requeue once, then dead-letter.
+    Bounded,
+}
+
 impl ProcessError {
-    /// True when retrying cannot help.
-    pub fn is_permanent(&self) -> bool {
-        matches!(self, ProcessError::Poison(_))
+    /// How this failure should be retried.
+    pub fn retry(&self) -> Retry {
+        match self {
+            ProcessError::Poison(_) => Retry::Never,
+            ProcessError::Publish(e) if e.is_permanent() => Retry::Never,
+            ProcessError::Publish(_) => Retry::UntilAvailable,
+            ProcessError::Store(e) if e.is_unavailable() => Retry::UntilAvailable,
+            ProcessError::Store(chat3_core::Error::Conflict { .. }) => Retry::UntilAvailable,
+            ProcessError::Store(_) => Retry::Bounded,
+        }
     }
 }
 
@@ -173,17 +191,27 @@ pub async fn publish(bus: &Bus, stored: &[Update]) -> Result<(), ProcessError> {
         .map(|_| ())
 }
 
+/// Publishes one update. One that can never be sent (its routing key does not fit AMQP) is
+/// logged and skipped: it stays readable in the user's feed, and the other recipients of the
+/// event still get theirs.
 async fn publish_one(bus: &Bus, update: &Update) -> Result<(), ProcessError> {
     let body = serde_json::to_vec(update)
         .map_err(|e| ProcessError::Poison(format!("update not encodable: {e}")))?;
-    bus.publish_json(
-        bus.updates_exchange(),
-        &updates::routing_key(update),
-        &update.update_id,
-        &body,
-    )
-    .await?;
-    Ok(())
+    match bus
+        .publish_json(
+            bus.updates_exchange(),
+            &updates::routing_key(update),
+            &update.update_id,
+            &body,
+        )
+        .await
+    {
+        Err(e) if e.is_permanent() => {
+            tracing::error!(update_id = %update.update_id, user_id = %update.user_id, error = %e, "update cannot be published; it stays in the feed");
+            Ok(())
+        }
+        other => Ok(other?),
+    }
 }
 
 /// The dialog an event concerns: the envelope's, else the payload's.

@@ -4,9 +4,8 @@
 use bson::{doc, Document};
 use chat3_core::docs;
 use chat3_core::store::{coll, scoped, Store};
-use chat3_sdk::{DialogId, Member, Message, MessageId, TenantId, UserId, UserType};
+use chat3_sdk::{DialogId, Member, TenantId, UserId, UserType};
 use futures_util::TryStreamExt;
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 /// The fields of a `dialogs` document an update needs.
@@ -141,28 +140,8 @@ pub async fn members(
         .collect())
 }
 
-/// A `messages` document as the API stores it.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct MessageDoc {
-    message_id: MessageId,
-    tenant_id: TenantId,
-    dialog_id: DialogId,
-    seq: i64,
-    sender_id: UserId,
-    content: String,
-    #[serde(rename = "type")]
-    message_type: String,
-    #[serde(default)]
-    meta: Option<chat3_sdk::Meta>,
-    #[serde(default)]
-    quoted_message_id: Option<MessageId>,
-    #[serde(default)]
-    client_message_id: Option<String>,
-    created_at: i64,
-}
-
-/// The stored message as sdk `Message` JSON, or `None` when it is not stored (any more).
+/// The stored message as sdk `Message` JSON, or `None` when it is not stored (any more) or
+/// cannot be read (the event's copy is used then).
 pub async fn message(
     store: &Store,
     tenant: &TenantId,
@@ -175,25 +154,11 @@ pub async fn message(
     else {
         return Ok(None);
     };
-    let stored: MessageDoc = match bson::from_document(found) {
-        Ok(m) => m,
+    match docs::message(&found) {
+        Ok(m) => Ok(Some(json!(m))),
         Err(e) => {
             tracing::warn!(message_id, error = %e, "stored message has an unexpected shape; using the event's copy");
-            return Ok(None);
+            Ok(None)
         }
-    };
-    let message = Message {
-        message_id: stored.message_id,
-        tenant_id: stored.tenant_id,
-        dialog_id: stored.dialog_id,
-        seq: stored.seq.max(0) as u64,
-        sender_id: stored.sender_id,
-        content: stored.content,
-        message_type: stored.message_type,
-        meta: stored.meta.unwrap_or_default(),
-        quoted_message_id: stored.quoted_message_id,
-        client_message_id: stored.client_message_id,
-        created_at: stored.created_at,
-    };
-    Ok(Some(json!(message)))
+    }
 }

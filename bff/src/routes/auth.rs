@@ -26,7 +26,7 @@ pub async fn request_code(
     let phone = parse_phone(&phone)?;
     state
         .limits
-        .check(req.peer_addr().map(|a| a.ip()), &phone)?;
+        .check_request(req.peer_addr().map(|a| a.ip()), &phone)?;
     let sent = state.login.request_code(&phone, name).await?;
     Ok(HttpResponse::Ok().json(Data::new(sent)))
 }
@@ -34,11 +34,15 @@ pub async fn request_code(
 /// Exchanges a code for a session.
 #[tracing::instrument(skip_all, err(level = "info"))]
 pub async fn verify_code(
+    req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<VerifyCode>,
 ) -> Result<HttpResponse, ApiError> {
     let VerifyCode { phone, code } = body.into_inner();
     let phone = parse_phone(&phone)?;
+    state
+        .limits
+        .check_verify(req.peer_addr().map(|a| a.ip()), &phone)?;
     let session = state.login.verify_code(&phone, code.trim()).await?;
     Ok(HttpResponse::Ok().json(Data::new(session)))
 }

@@ -9,6 +9,16 @@ use actix_web::web;
 
 use crate::error::{json_error, method_not_allowed, not_found, query_error};
 
+/// Every (method, path) served, in the order of `openapi/bff.yaml` (405 answers list the
+/// methods of a path from here).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/health"),
+    ("GET", "/ready"),
+    ("POST", "/api/auth/request-code"),
+    ("POST", "/api/auth/verify-code"),
+    ("GET", "/ws"),
+];
+
 /// Largest JSON body accepted.
 const JSON_LIMIT: usize = 16 * 1024;
 

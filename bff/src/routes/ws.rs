@@ -33,6 +33,12 @@ pub async fn connect(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let WsQuery { token, since } = query.into_inner();
+    if since.is_some_and(|s| s > i64::MAX as u64) {
+        return Err(ApiError::validation(format!(
+            "since must be between 0 and {}",
+            i64::MAX
+        )));
+    }
     let token = token
         .or_else(|| bearer(&req))
         .ok_or(ApiError::InvalidToken)?;

@@ -4,7 +4,7 @@ use actix_web::{web, HttpResponse};
 use chat3_core::messages;
 use chat3_sdk::{CreateMessage, Data, DialogId, MessageQuery, Scope};
 
-use super::page_limit;
+use super::{page_limit, seq_param};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -36,6 +36,8 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let tenant = caller.require(Scope::Read)?;
     let (page, limit) = page_limit(q.page, q.limit, 50)?;
+    seq_param("beforeSeq", q.before_seq)?;
+    seq_param("afterSeq", q.after_seq)?;
     let found = messages::list(&state.ctx.store, tenant, &path, &q, page, limit).await?;
     Ok(HttpResponse::Ok().json(found))
 }

@@ -36,6 +36,10 @@ pub const ROUTES: &[(&str, &str)] = &[
 
 /// Largest page size.
 pub const MAX_LIMIT: u64 = 100;
+/// Largest page number: offset pages stay cheap for the store (deeper history is read by seq).
+pub const MAX_PAGE: u64 = 10_000;
+/// Largest seq a query may name: seqs are stored as int64.
+pub const MAX_SEQ: u64 = i64::MAX as u64;
 
 fn resource(path: &str) -> Resource {
     web::resource(path).default_service(web::to(method_not_allowed))
@@ -101,8 +105,11 @@ pub fn page_limit(
 ) -> Result<(u64, u64), ApiError> {
     let page = page.unwrap_or(1);
     let limit = limit.unwrap_or(default_limit);
-    if page == 0 {
-        return Err(ApiError::bad_request("invalid_query", "page starts at 1"));
+    if page == 0 || page > MAX_PAGE {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("page must be between 1 and {MAX_PAGE}"),
+        ));
     }
     if limit == 0 || limit > MAX_LIMIT {
         return Err(ApiError::bad_request(
@@ -111,4 +118,15 @@ pub fn page_limit(
         ));
     }
     Ok((page, limit))
+}
+
+/// A seq bound from the query (`since`, `beforeSeq`, `afterSeq`): at most [`MAX_SEQ`].
+pub fn seq_param(name: &str, value: Option<u64>) -> Result<Option<u64>, ApiError> {
+    match value {
+        Some(v) if v > MAX_SEQ => Err(ApiError::bad_request(
+            "invalid_query",
+            format!("{name} must be between 0 and {MAX_SEQ}"),
+        )),
+        other => Ok(other),
+    }
 }

@@ -2,7 +2,7 @@
 
 use actix_web::{web, HttpResponse};
 use chat3_core::tenants;
-use chat3_sdk::{CreateApiKey, CreateTenant, Data, Page, Pagination, TenantId};
+use chat3_sdk::{CreateApiKey, CreateTenant, Data, KeyId, Page, Pagination, TenantId};
 
 use super::PageQuery;
 use crate::auth::Caller;
@@ -62,10 +62,11 @@ pub async fn list_keys(
 pub async fn revoke_key(
     caller: Caller,
     state: web::Data<AppState>,
-    path: web::Path<(TenantId, String)>,
+    path: web::Path<(TenantId, KeyId)>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_operator()?;
     let (tenant, key_id) = path.into_inner();
-    let info = tenants::revoke_key(&state.ctx.store, &tenant, &key_id).await?;
+    let info = tenants::revoke_key(&state.ctx.store, &tenant, key_id.as_str()).await?;
+    state.keys.forget_key(&info.key_id);
     Ok(HttpResponse::Ok().json(Data::new(info)))
 }

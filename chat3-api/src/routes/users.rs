@@ -5,7 +5,7 @@ use chat3_core::{inbox, updates};
 use chat3_sdk::{Data, DialogId, Scope, UserId};
 use serde::Deserialize;
 
-use super::{page_limit, PageQuery};
+use super::{page_limit, seq_param, PageQuery};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -54,7 +54,7 @@ pub async fn updates(
 ) -> Result<HttpResponse, ApiError> {
     let tenant = caller.require(Scope::Read)?;
     let (_, limit) = page_limit(None, q.limit, 100)?;
-    let page =
-        updates::list_since(&state.ctx.store, tenant, &path, q.since.unwrap_or(0), limit).await?;
+    let since = seq_param("since", q.since)?.unwrap_or(0);
+    let page = updates::list_since(&state.ctx.store, tenant, &path, since, limit).await?;
     Ok(HttpResponse::Ok().json(page))
 }

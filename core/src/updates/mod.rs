@@ -389,7 +389,7 @@ async fn find_for_event(
         .await?
         .try_collect()
         .await?;
-    docs.into_iter().map(from_document).collect()
+    Ok(readable(docs))
 }
 
 /// Stored updates of `user` after `since`, in seq order, at most `limit` (clamped to
@@ -412,7 +412,7 @@ pub async fn list_since(
         .coll(coll::UPDATES)
         .find(scoped(
             tenant,
-            doc! { "userId": user.as_str(), "seq": { "$gt": since as i64 } },
+            doc! { "userId": user.as_str(), "seq": { "$gt": crate::docs::stored_seq(since) } },
         ))
         .sort(doc! { "seq": 1 })
         .limit(limit as i64 + 1)
@@ -420,12 +420,9 @@ pub async fn list_since(
         .try_collect()
         .await?;
     let has_more = docs.len() as u64 > limit;
-    let data = docs
-        .into_iter()
-        .take(limit as usize)
-        .map(from_document)
-        .collect::<Result<Vec<_>>>()?;
-    let next_present = data.first().and_then(|u| u.seq) == Some(since + 1);
+    let first_seq = docs.first().map(|d| crate::docs::u(d, "seq"));
+    let data = readable(docs.into_iter().take(limit as usize));
+    let next_present = first_seq == Some(since.saturating_add(1));
     let resync_required = since > 0 && (since > head_seq || (since < head_seq && !next_present));
     Ok(UpdatesPage {
         data,
@@ -436,8 +433,8 @@ pub async fn list_since(
 }
 
 fn to_document(update: &Update) -> Result<Document> {
-    let data = bson::to_bson(&update.data)
-        .map_err(|e| Error::Internal(format!("update data is not storable: {e}")))?;
+    // Literally, so that client meta inside reads back as the same JSON (see `crate::plain`).
+    let data = crate::plain::to_bson(&update.data);
     let seq = update.seq.map(|s| s as i64).unwrap_or(0);
     let mut d = doc! {
         "_id": &update.update_id,
@@ -460,7 +457,25 @@ fn to_document(update: &Update) -> Result<Document> {
 }
 
 pub(crate) fn from_document(d: Document) -> Result<Update> {
-    bson::from_document(d).map_err(|e| Error::Internal(format!("stored update is unreadable: {e}")))
+    crate::plain::from_document(&d).map_err(|e| {
+        let id = d.get_str("_id").unwrap_or("?");
+        Error::Internal(format!("stored update {id}: {e}"))
+    })
+}
+
+/// The updates among `docs` that can be decoded. One that cannot (written by a defect, or by a
+/// version that stored another shape) is logged and left out, so it cannot take the whole feed
+/// down; its seq simply does not appear.
+pub(crate) fn readable(docs: impl IntoIterator<Item = Document>) -> Vec<Update> {
+    docs.into_iter()
+        .filter_map(|d| match from_document(d) {
+            Ok(u) => Some(u),
+            Err(e) => {
+                tracing::error!(error = %e, "skipping an unreadable stored update");
+                None
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

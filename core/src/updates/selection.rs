@@ -5,7 +5,7 @@ use bson::{doc, Document};
 use chat3_sdk::{TenantId, Update, UserId};
 use futures_util::{Stream, TryStreamExt};
 
-use super::from_document;
+use super::readable;
 use crate::error::{Error, Result};
 use crate::store::{coll, scoped, Store};
 
@@ -34,10 +34,10 @@ impl Selection {
         }
         let mut seq = Document::new();
         if let Some(from) = self.from_seq {
-            seq.insert("$gte", from as i64);
+            seq.insert("$gte", crate::docs::stored_seq(from));
         }
         if let Some(to) = self.to_seq {
-            seq.insert("$lte", to as i64);
+            seq.insert("$lte", crate::docs::stored_seq(to));
         }
         if !seq.is_empty() {
             extra.insert("seq", seq);
@@ -74,7 +74,8 @@ pub async fn select(
         .find(selection.filter())
         .sort(doc! { "userId": 1, "seq": 1 })
         .await?;
+    // An unreadable update is logged and skipped (see `readable`), not the end of the replay.
     Ok(cursor
         .map_err(Error::from)
-        .and_then(|d| async move { from_document(d) }))
+        .try_filter_map(|d| async move { Ok(readable([d]).pop()) }))
 }

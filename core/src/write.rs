@@ -1,0 +1,98 @@
+//! The one write helper (DESIGN §4). A write route says what to write and which events it
+//! caused; [`transact`] runs that in one MongoDB transaction together with the outbox entries of
+//! the events and, when the request holds an `X-Idempotency-Key` claim, the reply to replay, then
+//! publishes the events after commit.
+//!
+//! Recording the reply inside the transaction is what makes an idempotent retry exactly-once
+//! even across a crash: either the write and its reply are both committed (a retry replays the
+//! reply), or neither is (a retry takes the claim over once its lease expired and runs again).
+
+use chat3_sdk::{Data, EventEnvelope};
+use mongodb::ClientSession;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::store::Store;
+use crate::{idempotency, outbox, Ctx};
+
+/// What a successful write answers, for the idempotency record.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// 201 with `{data}`.
+    Created,
+    /// 200 with `{data}`.
+    Ok,
+    /// A fixed reply instead of `{data}`: for results that must not be stored (secrets).
+    Fixed {
+        /// HTTP status.
+        status: u16,
+        /// JSON body.
+        body: serde_json::Value,
+    },
+}
+
+impl Reply {
+    fn render<T: Serialize>(&self, value: &T) -> Result<(u16, String)> {
+        let (status, body) = match self {
+            Reply::Created => (201, serde_json::to_string(&Data::new(value))),
+            Reply::Ok => (200, serde_json::to_string(&Data::new(value))),
+            Reply::Fixed { status, body } => (*status, serde_json::to_string(body)),
+        };
+        body.map(|b| (status, b))
+            .map_err(|e| Error::Internal(format!("reply not encodable: {e}")))
+    }
+}
+
+/// What the transaction body produced: the result and the events it caused.
+#[derive(Debug)]
+pub struct Staged<T> {
+    /// The result returned to the caller.
+    pub value: T,
+    /// Events to store in the outbox and publish after commit (none when nothing changed).
+    pub events: Vec<EventEnvelope>,
+}
+
+impl<T> Staged<T> {
+    /// A result with its events.
+    pub fn new(value: T, events: Vec<EventEnvelope>) -> Self {
+        Self { value, events }
+    }
+}
+
+/// Runs `body` in a transaction (retried by the driver on transient errors), stages its events,
+/// records the idempotent reply, commits, and publishes the events. Domain errors returned by
+/// `body` abort the transaction and come back unchanged.
+pub async fn transact<T, F>(ctx: &Ctx, reply: Reply, body: F) -> Result<T>
+where
+    T: Serialize,
+    F: for<'s> AsyncFnMut(&'s mut ClientSession) -> Result<Staged<T>>,
+{
+    let staged = commit(&ctx.store, reply, body).await?;
+    if !staged.events.is_empty() {
+        outbox::publish_committed(&ctx.store, &ctx.bus, &staged.events).await;
+    }
+    Ok(staged.value)
+}
+
+/// [`transact`] without the publish: for writes that emit no event (tenants, keys), and the
+/// first half of [`transact`].
+pub async fn commit<T, F>(store: &Store, reply: Reply, mut body: F) -> Result<Staged<T>>
+where
+    T: Serialize,
+    F: for<'s> AsyncFnMut(&'s mut ClientSession) -> Result<Staged<T>>,
+{
+    let mut session = store.client().start_session().await?;
+    session
+        .start_transaction()
+        .and_run2(async |s| {
+            let staged = body(&mut *s).await.map_err(Error::into_txn)?;
+            for event in &staged.events {
+                outbox::stage(store, s, event).await?;
+            }
+            let (status, text) = reply.render(&staged.value).map_err(Error::into_txn)?;
+            idempotency::record_in(store, s, status, &text).await?;
+            Ok(staged)
+        })
+        .await
+        .map_err(Error::from_txn)
+}
