@@ -180,22 +180,6 @@ impl From<mongodb::error::Error> for ApiError {
     }
 }
 
-/// Maps actix's JSON body errors onto [`ApiError`] (installed through `JsonConfig`).
-pub fn json_error(err: error::JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
-    use error::JsonPayloadError as J;
-    let api = match err {
-        J::ContentType => ApiError::UnsupportedMediaType,
-        J::Overflow { .. } | J::OverflowKnownLength { .. } => ApiError::PayloadTooLarge,
-        J::Deserialize(e) if e.is_data() => ApiError::validation(e.to_string()),
-        J::Deserialize(e) => ApiError::InvalidJson(format!("The body is not valid JSON: {e}")),
-        J::Serialize(e) => ApiError::internal(e),
-        J::Payload(e) => ApiError::InvalidJson(format!("The body could not be read: {e}")),
-        // `JsonPayloadError` is non-exhaustive.
-        other => ApiError::InvalidJson(other.to_string()),
-    };
-    api.into()
-}
-
 /// Maps actix's query-string errors onto [`ApiError`] (installed through `QueryConfig`).
 pub fn query_error(err: error::QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
     ApiError::validation(format!("Invalid query string: {err}")).into()

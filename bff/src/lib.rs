@@ -5,6 +5,7 @@
 // Unit tests may unwrap; the library itself may not (workspace lints).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod body;
 pub mod config;
 pub mod db;
 pub mod error;
@@ -41,6 +42,9 @@ use crate::login::Login;
 use crate::socket::WsSettings;
 use crate::state::AppState;
 use crate::token::Tokens;
+
+/// The BFF's contract (`openapi/bff.yaml`), enforced on request bodies.
+pub const OPENAPI_YAML: &str = include_str!("../../openapi/bff.yaml");
 
 /// How often idle rate-limit keys are forgotten.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
@@ -101,6 +105,7 @@ pub async fn start_with_sms(
             buffer: config.ws_buffer,
         },
         shutdown: shutdown.clone(),
+        contract: chat3_core::contract::Contract::from_yaml(OPENAPI_YAML)?,
     });
     let pruner = tokio::spawn(prune_limits(state.clone(), shutdown.clone()));
 

@@ -258,17 +258,15 @@ fn to_wire(u: UserDoc) -> Result<BffUser, ApiError> {
 
 fn clean_name(name: Option<String>) -> Result<Option<String>, ApiError> {
     let Some(name) = name else { return Ok(None) };
-    let name = name.trim();
-    if name.is_empty() {
-        return Ok(None);
-    }
+    // Checked as sent (the contract's rule), then trimmed.
     if name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
         return Err(ApiError::Validation {
             message: "name must be at most 100 printable characters".to_owned(),
             details: Some(serde_json::json!({"name": "too long or not printable"})),
         });
     }
-    Ok(Some(name.to_owned()))
+    let name = name.trim();
+    Ok((!name.is_empty()).then(|| name.to_owned()))
 }
 
 #[cfg(test)]

@@ -32,8 +32,9 @@ impl FromStr for Phone {
     type Err = PhoneError;
 
     fn from_str(s: &str) -> Result<Self, PhoneError> {
+        // ASCII whitespace only: the rule stays one a JSON Schema pattern states exactly.
         let compact: String = s
-            .trim()
+            .trim_matches(|c: char| c.is_ascii_whitespace())
             .chars()
             .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
             .collect();

@@ -31,4 +31,6 @@ pub struct AppState {
     pub ws: WsSettings,
     /// Cancelled on shutdown; sockets watch it.
     pub shutdown: CancellationToken,
+    /// Request-body schemas of `openapi/bff.yaml`.
+    pub contract: chat3_core::contract::Contract,
 }

@@ -204,9 +204,12 @@ async fn a_phone_that_is_not_e164_is_a_validation_error() {
         body,
         json!({
             "error": "Bad Request",
-            "message": "phone must be in E.164 format, e.g. +15551234567",
+            "message": "/phone: does not have the documented form: An international phone number as people type it, like `+1 (555) 123-4567`",
             "code": "validation_error",
-            "details": { "phone": "not E.164" }
+            "details": [{
+                "at": "/phone",
+                "problem": "does not have the documented form: An international phone number as people type it, like `+1 (555) 123-4567`"
+            }]
         })
     );
     assert!(bff.outbox.messages().is_empty());
@@ -295,4 +298,136 @@ async fn health_and_ready_answer_ok() {
         body,
         json!({ "status": "ok", "checks": { "mongodb": "ok", "rabbitmq": "ok", "updatesConsumer": "ok" } })
     );
+}
+
+/// The stored attempt count of `phone`'s code (`None` when no code is stored).
+async fn stored_attempts(bff: &common::TestBff, phone: &str) -> Option<i64> {
+    let store = chat3_core::store::Store::connect(&bff.mongo).await.unwrap();
+    let found = store
+        .coll(chat3_bff::db::LOGIN_CODES)
+        .find_one(bson::doc! {"phone": phone})
+        .await
+        .unwrap()?;
+    found
+        .get_i64("attempts")
+        .ok()
+        .or_else(|| found.get_i32("attempts").ok().map(i64::from))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn guesses_fired_at_once_cannot_get_past_the_attempt_limit() {
+    let mut config = test_config("burst");
+    config.phone_codes_per_hour = 100;
+    let bff = spawn_with(config).await;
+    let phone = phone();
+    for round in 0..5 {
+        let code = bff.request_code(&phone).await;
+        let wrong = if code == "000000" { "111111" } else { "000000" };
+        let guesses = (0..39).map(|_| {
+            bff.post(
+                "/api/auth/verify-code",
+                json!({ "phone": phone, "code": wrong }),
+            )
+        });
+        let answers = futures_util::future::join_all(guesses).await;
+        assert!(answers.iter().all(|(s, _, _)| *s == 401), "round {round}");
+        assert_eq!(
+            stored_attempts(&bff, &phone).await,
+            Some(5),
+            "round {round}"
+        );
+        let (status, _, body) = bff
+            .post(
+                "/api/auth/verify-code",
+                json!({ "phone": phone, "code": code }),
+            )
+            .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (401, Some("too_many_attempts")),
+            "round {round}: the right code after 39 wrong ones must be refused"
+        );
+    }
+    // The right code among concurrent wrong ones: it wins at most once, and only if it was
+    // among the first five counted.
+    let code = bff.request_code(&phone).await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let mut bodies: Vec<_> = (0..9)
+        .map(|_| json!({ "phone": phone, "code": wrong }))
+        .collect();
+    bodies.push(json!({ "phone": phone, "code": code }));
+    bodies.push(json!({ "phone": phone, "code": code }));
+    let answers = futures_util::future::join_all(
+        bodies
+            .into_iter()
+            .map(|b| bff.post("/api/auth/verify-code", b)),
+    )
+    .await;
+    let wins = answers.iter().filter(|(s, _, _)| *s == 200).count();
+    assert!(wins <= 1, "{wins} logins with one code");
+    assert!(stored_attempts(&bff, &phone).await.unwrap_or(0) <= 5);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verification_is_rate_limited_per_phone_and_per_ip() {
+    let mut config = test_config("verifylimit");
+    config.phone_verify_per_hour = 3;
+    let bff = spawn_with(config).await;
+    let phone = phone();
+    bff.request_code(&phone).await;
+    for _ in 0..3 {
+        let (status, _, _) = bff
+            .post(
+                "/api/auth/verify-code",
+                json!({ "phone": phone, "code": "999999" }),
+            )
+            .await;
+        assert_ne!(status, 429);
+    }
+    let (status, retry_after, body) = bff
+        .post(
+            "/api/auth/verify-code",
+            json!({ "phone": phone, "code": "999999" }),
+        )
+        .await;
+    assert_eq!((status, body["code"].as_str()), (429, Some("rate_limited")));
+    assert!(retry_after.is_some());
+
+    let mut config = test_config("verifyip");
+    config.ip_verify_per_hour = 2;
+    let bff = spawn_with(config).await;
+    for i in 0..3 {
+        let (status, _, body) = bff
+            .post(
+                "/api/auth/verify-code",
+                json!({ "phone": common::phone(), "code": "123456" }),
+            )
+            .await;
+        let expected = if i < 2 { 401 } else { 429 };
+        assert_eq!(status, expected, "attempt {i}: {body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_owner_can_still_log_in_after_someone_exhausts_request_code_for_their_number() {
+    let mut config = test_config("victim");
+    config.phone_codes_per_hour = 2;
+    let bff = spawn_with(config).await;
+    let phone = phone();
+    // Someone floods request-code for the number: every code goes to the owner's phone.
+    bff.request_code(&phone).await;
+    bff.request_code(&phone).await;
+    let (status, _, _) = bff
+        .post("/api/auth/request-code", json!({ "phone": phone }))
+        .await;
+    assert_eq!(status, 429);
+    // The refusal left the newest code valid: the owner signs in with the SMS they received.
+    let received = bff.outbox.last_code(&phone).unwrap();
+    let (status, _, body) = bff
+        .post(
+            "/api/auth/verify-code",
+            json!({ "phone": phone, "code": received }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
 }

@@ -40,6 +40,21 @@ async fn websocket_with_a_bad_or_missing_token_is_refused_before_upgrade() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_resume_point_beyond_any_seq_is_a_json_400_before_upgrade() {
+    let bff = spawn("wssince").await;
+    let session = bff.login().await;
+    for since in ["9223372036854775808", "18446744073709551616", "-1", "x"] {
+        let (status, body) = refused(format!(
+            "{}?token={}&since={since}",
+            bff.ws_url, session.token
+        ))
+        .await;
+        assert_eq!(status, 400, "since={since}");
+        assert_eq!(body["code"], "validation_error", "since={since}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_published_update_reaches_the_users_socket_as_raw_and_mapped_frames() {
     let bff = spawn("wslive").await;
     let ann = bff.login().await;

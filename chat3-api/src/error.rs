@@ -192,25 +192,6 @@ impl ResponseError for ApiError {
     }
 }
 
-/// JSON body errors: 413 over the limit, otherwise 400 with serde's explanation.
-pub fn json_error(err: actix_web::error::JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
-    use actix_web::error::JsonPayloadError as J;
-    let api = match &err {
-        J::OverflowKnownLength { limit, .. } => ApiError::PayloadTooLarge(*limit),
-        J::Overflow { limit } => ApiError::PayloadTooLarge(*limit),
-        J::ContentType => ApiError::bad_request(
-            "invalid_content_type",
-            "expected Content-Type: application/json",
-        ),
-        J::Deserialize(e) if e.is_data() => {
-            ApiError::bad_request("validation_error", e.to_string())
-        }
-        J::Deserialize(e) => ApiError::bad_request("invalid_json", format!("malformed JSON: {e}")),
-        other => ApiError::bad_request("invalid_json", other.to_string()),
-    };
-    api.into()
-}
-
 /// Query string errors: 400.
 pub fn query_error(
     err: actix_web::error::QueryPayloadError,

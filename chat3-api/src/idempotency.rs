@@ -65,7 +65,9 @@ pub async fn middleware(
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
     // Read under the same limit as the JSON extractor, so an oversized body is the same 413.
-    let body = match read_body(&mut req, state.body_limit).await {
+    let (http_req, payload) = req.parts_mut();
+    let read = crate::body::read_limited(http_req, payload, state.body_limit).await;
+    let body = match read {
         Ok(b) => b,
         Err(e) => return Ok(req.error_response(e)),
     };
@@ -134,28 +136,4 @@ pub async fn middleware(
     }
     let res = head.set_body(BoxBody::new(bytes));
     Ok(ServiceResponse::new(http_req, res))
-}
-
-/// The whole request body, or a JSON 413 past `limit` bytes.
-async fn read_body(req: &mut ServiceRequest, limit: usize) -> Result<web::Bytes, ApiError> {
-    use futures_util::StreamExt;
-    let too_large = ApiError::PayloadTooLarge(limit);
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(too_large);
-    }
-    let mut payload = req.take_payload();
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
-        if body.len() + chunk.len() > limit {
-            return Err(too_large);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
 }

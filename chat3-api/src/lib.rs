@@ -2,6 +2,7 @@
 //! sweeper and the HTTP server; `main.rs` only parses the command line and calls into here.
 
 pub mod auth;
+pub mod body;
 pub mod cli;
 pub mod config;
 pub mod error;
@@ -25,6 +26,10 @@ use tracing_actix_web::TracingLogger;
 use crate::config::ApiConfig;
 use crate::state::AppState;
 
+/// The contract this server implements, served at `/api-docs/openapi.yaml` and enforced on
+/// request bodies.
+pub const OPENAPI_YAML: &str = include_str!("../../openapi/openapi.yaml");
+
 /// Connects to MongoDB (creating indexes) and RabbitMQ (lazily: the API starts while the broker
 /// is down and the outbox catches up later), binds, and serves until `shutdown` is cancelled.
 pub async fn start(config: ApiConfig, shutdown: CancellationToken) -> anyhow::Result<Running> {
@@ -35,20 +40,15 @@ pub async fn start(config: ApiConfig, shutdown: CancellationToken) -> anyhow::Re
     if let Err(e) = bus.check().await {
         tracing::warn!(error = %e, "RabbitMQ unreachable at start; events wait in the outbox");
     }
-    let ctx = Ctx { store, bus };
-    let state = web::Data::new(AppState::new(ctx.clone(), &config));
-    let body_limit = config.body_limit_bytes;
+    let ctx = Ctx::new(store, bus);
+    let contract = chat3_core::contract::Contract::from_yaml(OPENAPI_YAML)?;
+    let state = web::Data::new(AppState::new(ctx.clone(), &config, contract));
 
     let listener = TcpListener::bind(&config.bind)?;
     let addr = listener.local_addr()?;
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
-            .app_data(
-                web::JsonConfig::default()
-                    .limit(body_limit)
-                    .error_handler(error::json_error),
-            )
             .app_data(web::QueryConfig::default().error_handler(error::query_error))
             .app_data(web::PathConfig::default().error_handler(error::path_error))
             .wrap(from_fn(idempotency::middleware))

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use chat3_core::contract::Contract;
 use chat3_core::Ctx;
 
 use crate::auth::{KeyCache, KnownTenants, Limiter};
@@ -25,11 +26,13 @@ pub struct AppState {
     pub idempotency_lease: Duration,
     /// Deadline of every request.
     pub request_timeout: Duration,
+    /// Request-body schemas of the spec.
+    pub contract: Contract,
 }
 
 impl AppState {
     /// State for `config` over `ctx`.
-    pub fn new(ctx: Ctx, config: &ApiConfig) -> Self {
+    pub fn new(ctx: Ctx, config: &ApiConfig, contract: Contract) -> Self {
         Self {
             ctx,
             admin_api_key: config.admin_api_key.clone().filter(|k| !k.is_empty()),
@@ -39,6 +42,7 @@ impl AppState {
             body_limit: config.body_limit_bytes,
             idempotency_lease: Duration::from_secs(config.idempotency_lease_secs.max(1)),
             request_timeout: Duration::from_secs(config.request_timeout_secs.max(1)),
+            contract,
         }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod bus;
 pub mod config;
+pub mod contract;
 pub mod dialogs;
 pub mod docs;
 pub mod error;
@@ -16,6 +17,7 @@ pub mod plain;
 pub mod service;
 pub mod shutdown;
 pub mod store;
+pub mod stripes;
 pub mod telemetry;
 pub mod tenants;
 pub mod testing;
@@ -24,11 +26,24 @@ pub mod write;
 
 pub use error::{Error, Result};
 
-/// What domain operations need: the store and the bus.
+/// What domain operations need: the store, the bus, and the in-process locks of this instance.
 #[derive(Clone, Debug)]
 pub struct Ctx {
     /// MongoDB.
     pub store: store::Store,
     /// RabbitMQ.
     pub bus: bus::Bus,
+    /// Serializes sends into the same dialog within this process (see [`stripes`]).
+    pub dialogs: std::sync::Arc<stripes::Stripes>,
+}
+
+impl Ctx {
+    /// A context over `store` and `bus`.
+    pub fn new(store: store::Store, bus: bus::Bus) -> Self {
+        Self {
+            store,
+            bus,
+            dialogs: std::sync::Arc::new(stripes::Stripes::default()),
+        }
+    }
 }

@@ -119,6 +119,8 @@ pub async fn create(
     let countable = !is_system(&message_type);
     let meta = docs::meta_doc(req.meta.as_ref())?;
     let store = &ctx.store;
+    // Sends into one dialog queue up here instead of conflicting on its `lastSeq` in the store.
+    let _turn = ctx.dialogs.lock([(tenant, dialog)]).await;
     let result = write::transact(ctx, Reply::Created, async |s| {
         let now = now_ms();
         let dialog_doc = store

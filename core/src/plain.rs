@@ -22,8 +22,8 @@ use crate::error::{Error, Result};
 pub const MAX_META_DEPTH: usize = 16;
 /// Largest meta object, as compact JSON.
 pub const MAX_META_BYTES: usize = 32 * 1024;
-/// Longest key inside a meta value.
-pub const MAX_NESTED_KEY_BYTES: usize = 256;
+/// Longest key inside a meta value, in characters.
+pub const MAX_NESTED_KEY_CHARS: usize = 100;
 /// Top-level meta keys (`meta.<key>` in filters): `^[A-Za-z0-9_]{1,100}$`.
 pub const MAX_META_KEY_CHARS: usize = 100;
 
@@ -102,7 +102,7 @@ pub fn is_meta_key(k: &str) -> bool {
 }
 
 /// Checks client metadata (`field` names it in errors, e.g. `meta`): top-level keys
-/// `^[A-Za-z0-9_]{1,100}$`; keys inside values 1-256 bytes, not starting with `$`, without `.`
+/// `^[A-Za-z0-9_]{1,100}$`; keys inside values 1-100 characters, not starting with `$`, without `.`
 /// or control characters (MongoDB gives those meanings); at most [`MAX_META_DEPTH`] levels and
 /// [`MAX_META_BYTES`] of JSON; integers within 64-bit signed range. Anything else is a 400.
 pub fn check_meta(field: &str, meta: &Meta) -> Result<()> {
@@ -129,8 +129,8 @@ pub fn check_meta(field: &str, meta: &Meta) -> Result<()> {
 
 fn check_value(path: &str, v: &Value, depth: usize) -> Result<()> {
     match v {
-        Value::Number(n) if n.is_u64() && n.as_i64().is_none() => {
-            Err(invalid_meta(path, "integers must be within -2^63..2^63-1"))
+        Value::Number(n) if !within_i64(n) => {
+            Err(invalid_meta(path, "numbers must be within -2^63..2^63-1"))
         }
         Value::Array(_) | Value::Object(_) if depth > MAX_META_DEPTH => Err(invalid_meta(
             path,
@@ -142,20 +142,33 @@ fn check_value(path: &str, v: &Value, depth: usize) -> Result<()> {
             .try_for_each(|(i, x)| check_value(&format!("{path}[{i}]"), x, depth + 1)),
         Value::Object(o) => o.iter().try_for_each(|(k, x)| {
             if k.is_empty()
-                || k.len() > MAX_NESTED_KEY_BYTES
+                || k.chars().count() > MAX_NESTED_KEY_CHARS
                 || k.starts_with('$')
                 || k.contains('.')
                 || k.chars().any(char::is_control)
             {
                 return Err(invalid_meta(
                     &format!("{path}.{}", printable(k)),
-                    "keys must be 1-256 bytes, not start with '$', and contain no '.' or control characters",
+                    "keys must be 1-100 characters, not start with '$', and contain no '.' or control characters",
                 ));
             }
             check_value(&format!("{path}.{k}"), x, depth + 1)
         }),
         _ => Ok(()),
     }
+}
+
+/// True for numbers in -2^63..2^63-1 (integers beyond it cannot be stored exactly; the same
+/// bound for other numbers keeps the rule one that a JSON Schema can state).
+fn within_i64(n: &Number) -> bool {
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    if n.is_i64() {
+        return true;
+    }
+    if n.is_u64() {
+        return false;
+    }
+    n.as_f64().is_some_and(|f| (-TWO_63..TWO_63).contains(&f))
 }
 
 /// A key as it can be shown in an error message (control characters escaped, bounded).
@@ -186,7 +199,7 @@ mod tests {
             "k": {"$binary": {"base64": "AAAA", "subType": "00"}},
             "d": {"$numberDecimal": "1.5"},
             "o": {"$oid": "5f0000000000000000000000"},
-            "n": [1, -2, 1.5, 1e300, null, true, "x\u{0}y"],
+            "n": [1, -2, 1.5, 1e300, null, true, "x\u{0}y", -9223372036854775808i64],
         });
         let b = to_bson(&v);
         assert!(matches!(&b, Bson::Document(d) if d.get_document("k").is_ok()));
@@ -209,6 +222,8 @@ mod tests {
             json!({"k": {"a.b": 1}}),
             json!({"k": [{"x\u{0}": 1}]}),
             json!({"k": 18446744073709551615u64}),
+            json!({"k": 1e19}),
+            json!({"k": [-1e300]}),
         ] {
             assert!(
                 check_meta("meta", &obj(bad.clone())).is_err(),

@@ -31,3 +31,16 @@ pub fn amqp_args(prefix: &str) -> AmqpArgs {
         updates_exchange: format!("{base}.updates"),
     }
 }
+
+/// Environment variable that turns on logs in tests (a `RUST_LOG`-style filter, e.g. `debug`).
+pub const TEST_LOG: &str = "CHAT3_TEST_LOG";
+
+/// Logs to stderr when `CHAT3_TEST_LOG` is set (once per process; later calls do nothing).
+pub fn init_logging() {
+    if let Ok(filter) = std::env::var(TEST_LOG) {
+        crate::telemetry::init(&crate::config::LogArgs {
+            log_format: crate::config::LogFormat::Text,
+            log_level: filter,
+        });
+    }
+}

@@ -7,6 +7,8 @@
 //! even across a crash: either the write and its reply are both committed (a retry replays the
 //! reply), or neither is (a retry takes the claim over once its lease expired and runs again).
 
+use std::time::{Duration, Instant};
+
 use chat3_sdk::{Data, EventEnvelope};
 use mongodb::ClientSession;
 use serde::Serialize;
@@ -59,7 +61,7 @@ impl<T> Staged<T> {
     }
 }
 
-/// Runs `body` in a transaction (retried by the driver on transient errors), stages its events,
+/// Runs `body` in a transaction (run again after a write conflict), stages its events,
 /// records the idempotent reply, commits, and publishes the events. Domain errors returned by
 /// `body` abort the transaction and come back unchanged.
 pub async fn transact<T, F>(ctx: &Ctx, reply: Reply, body: F) -> Result<T>
@@ -74,25 +76,84 @@ where
     Ok(staged.value)
 }
 
+/// How long a write keeps retrying transactions that conflicted with concurrent writers (the
+/// API's request deadline usually ends it first).
+const CONFLICT_RETRY_WINDOW: Duration = Duration::from_secs(30);
+
 /// [`transact`] without the publish: for writes that emit no event (tenants, keys), and the
 /// first half of [`transact`].
+///
+/// A transaction that conflicted with a concurrent one (`TransientTransactionError` from a
+/// write conflict) is run again, and a commit whose outcome is unknown is retried, both within
+/// [`CONFLICT_RETRY_WINDOW`]. An unreachable store is not retried here: the caller learns at
+/// once (503), instead of the driver's own loop waiting for two minutes.
 pub async fn commit<T, F>(store: &Store, reply: Reply, mut body: F) -> Result<Staged<T>>
 where
     T: Serialize,
     F: for<'s> AsyncFnMut(&'s mut ClientSession) -> Result<Staged<T>>,
 {
+    let started = Instant::now();
+    let retry = |e: &mongodb::error::Error, label: &str| {
+        e.contains_label(label) && !is_outage(e) && started.elapsed() < CONFLICT_RETRY_WINDOW
+    };
     let mut session = store.client().start_session().await?;
-    session
-        .start_transaction()
-        .and_run2(async |s| {
-            let staged = body(&mut *s).await.map_err(Error::into_txn)?;
+    let mut attempt = 0u32;
+    'run: loop {
+        attempt += 1;
+        session.start_transaction().await?;
+        let ran: mongodb::error::Result<Staged<T>> = async {
+            let staged = body(&mut session).await.map_err(Error::into_txn)?;
             for event in &staged.events {
-                outbox::stage(store, s, event).await?;
+                outbox::stage(store, &mut session, event).await?;
             }
             let (status, text) = reply.render(&staged.value).map_err(Error::into_txn)?;
-            idempotency::record_in(store, s, status, &text).await?;
+            idempotency::record_in(store, &mut session, status, &text).await?;
             Ok(staged)
-        })
-        .await
-        .map_err(Error::from_txn)
+        }
+        .await;
+        let staged = match ran {
+            Ok(staged) => staged,
+            Err(e) => {
+                let _ = session.abort_transaction().await;
+                if retry(&e, TRANSIENT) {
+                    conflict_pause(attempt).await;
+                    continue 'run;
+                }
+                return Err(Error::from_txn(e));
+            }
+        };
+        loop {
+            match session.commit_transaction().await {
+                Ok(()) => return Ok(staged),
+                Err(e) if retry(&e, UNKNOWN_COMMIT) => continue,
+                Err(e) if retry(&e, TRANSIENT) => {
+                    conflict_pause(attempt).await;
+                    continue 'run;
+                }
+                Err(e) => return Err(Error::from_txn(e)),
+            }
+        }
+    }
+}
+
+const TRANSIENT: &str = "TransientTransactionError";
+const UNKNOWN_COMMIT: &str = "UnknownTransactionCommitResult";
+
+/// The store is unreachable (as opposed to a conflict between writers).
+fn is_outage(e: &mongodb::error::Error) -> bool {
+    use mongodb::error::ErrorKind;
+    matches!(
+        e.kind.as_ref(),
+        ErrorKind::Io(_)
+            | ErrorKind::ConnectionPoolCleared { .. }
+            | ErrorKind::ServerSelection { .. }
+    )
+}
+
+/// A short random pause before running a conflicted transaction again, growing with attempts,
+/// so that competing writers spread apart.
+async fn conflict_pause(attempt: u32) {
+    use rand::Rng;
+    let cap = 1u64 << attempt.min(5);
+    tokio::time::sleep(Duration::from_millis(rand::rng().random_range(0..=cap))).await;
 }

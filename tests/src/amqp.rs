@@ -137,3 +137,25 @@ pub async fn delete_exchanges(url: &str, names: &[&str]) {
     }
     let _ = conn.close(200, "done").await;
 }
+
+/// Messages ready in `queue` (not counting unacked ones); 0 when the queue does not exist.
+pub async fn queue_depth(url: &str, queue: &str) -> u32 {
+    let Ok(conn) = Connection::connect(url, ConnectionProperties::default()).await else {
+        return 0;
+    };
+    let mut depth = 0;
+    if let Ok(ch) = conn.create_channel().await {
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        };
+        if let Ok(q) = ch
+            .queue_declare(queue, passive, FieldTable::default())
+            .await
+        {
+            depth = q.message_count();
+        }
+    }
+    let _ = conn.close(200, "done").await;
+    depth
+}

@@ -6,6 +6,7 @@ pub mod amqp;
 pub mod fixtures;
 pub mod openapi;
 pub mod proxy;
+pub mod ws;
 
 use std::time::Duration;
 
@@ -64,6 +65,7 @@ impl TestApi {
 
     /// Starts an API with a full configuration.
     pub async fn start_config(config: ApiConfig) -> Self {
+        chat3_core::testing::init_logging();
         let shutdown = CancellationToken::new();
         let (mongo, amqp) = (config.mongo.clone(), config.amqp.clone());
         let running = match chat3_api::start(config, shutdown.clone()).await {
@@ -250,6 +252,11 @@ impl Stack {
             bff_shutdown,
             bff,
         }
+    }
+
+    /// The update worker's queue (its dead-letter queue is `{queue}.dlq`).
+    pub fn worker_queue(&self) -> &str {
+        &self.worker_queue
     }
 
     /// Stops everything gracefully, then deletes the durable test queues it left on the broker.

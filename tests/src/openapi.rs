@@ -131,6 +131,43 @@ impl Spec {
             .collect()
     }
 
+    /// The parameters of an operation (path-level ones included) as `(name, in)`, e.g.
+    /// `("limit", "query")`.
+    pub fn parameters(&self, method: &str, template: &str) -> Vec<(String, String)> {
+        let Some(item) = self
+            .doc
+            .pointer(&format!("/paths/{}", pointer_escape(template)))
+        else {
+            return Vec::new();
+        };
+        let op = item.get(method.to_ascii_lowercase());
+        [item.get("parameters"), op.and_then(|o| o.get("parameters"))]
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_array)
+            .flatten()
+            .filter_map(|p| {
+                let p = self.deref(p).ok()?;
+                Some((
+                    p.get("name")?.as_str()?.to_owned(),
+                    p.get("in")?.as_str()?.to_owned(),
+                ))
+            })
+            .collect()
+    }
+
+    /// The top-level properties of an operation's JSON request body, `None` when it takes none.
+    pub fn body_properties(&self, method: &str, template: &str) -> Option<Vec<String>> {
+        let op = self
+            .doc
+            .pointer(&format!("/paths/{}", pointer_escape(template)))?
+            .get(method.to_ascii_lowercase())?;
+        let schema = op.pointer("/requestBody/content/application~1json/schema")?;
+        let schema = self.deref(schema).ok()?;
+        let props = schema.get("properties")?.as_object()?;
+        Some(props.keys().cloned().collect())
+    }
+
     /// Checks a response: `path` is the concrete request path (a query string is ignored),
     /// `status` the HTTP status and `body` the parsed JSON body (`Value::Null` for none).
     ///
@@ -300,6 +337,11 @@ impl Spec {
         }
         Ok(validator)
     }
+}
+
+/// A path template as a JSON pointer segment (`/` is `~1`, `~` is `~0`).
+fn pointer_escape(template: &str) -> String {
+    template.replace('~', "~0").replace('/', "~1")
 }
 
 /// `path` without `?query` and `#fragment`.

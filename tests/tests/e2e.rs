@@ -2,67 +2,10 @@
 
 use std::time::Duration;
 
-use chat3_sdk::client::Client;
-use chat3_sdk::{CreateDialog, MemberInput, Session, VerifyCode, WsFrame};
+use chat3_sdk::{CreateDialog, MemberInput};
 use chat3_tests::fixtures::{text, user};
+use chat3_tests::ws::{connect, frames_until_quiet, login, next_frame};
 use chat3_tests::{eventually, Stack};
-use futures_util::StreamExt;
-use tokio_tungstenite::tungstenite::Message as WsMessage;
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn login(stack: &Stack, phone: &str) -> Session {
-    let bff = Client::anonymous(&stack.bff_url);
-    bff.request_code(&chat3_sdk::RequestCode {
-        phone: phone.to_owned(),
-        name: Some("Ann".to_owned()),
-    })
-    .await
-    .unwrap_or_else(|e| panic!("request-code: {e}"));
-    let code = stack
-        .sms
-        .last_code(phone)
-        .unwrap_or_else(|| panic!("no code sent"));
-    bff.verify_code(&VerifyCode {
-        phone: phone.to_owned(),
-        code,
-    })
-    .await
-    .unwrap_or_else(|e| panic!("verify-code: {e}"))
-}
-
-async fn connect(stack: &Stack, token: &str, since: Option<u64>) -> Ws {
-    let mut url = format!(
-        "{}/ws?token={token}",
-        stack.bff_url.replace("http://", "ws://")
-    );
-    if let Some(s) = since {
-        url.push_str(&format!("&since={s}"));
-    }
-    let (ws, _) = tokio_tungstenite::connect_async(url)
-        .await
-        .unwrap_or_else(|e| panic!("ws: {e}"));
-    ws
-}
-
-/// The next frame with event `event`, skipping others; `None` after `timeout` of silence.
-async fn next_frame(ws: &mut Ws, timeout: Duration) -> Option<WsFrame> {
-    loop {
-        let msg = tokio::time::timeout(timeout, ws.next()).await.ok()??.ok()?;
-        if let WsMessage::Text(t) = msg {
-            return serde_json::from_str(t.as_str()).ok();
-        }
-    }
-}
-
-async fn frames_until_quiet(ws: &mut Ws, quiet: Duration) -> Vec<WsFrame> {
-    let mut out = Vec::new();
-    while let Some(f) = next_frame(ws, quiet).await {
-        out.push(f);
-    }
-    out
-}
 
 #[tokio::test]
 async fn every_member_gets_sequenced_updates_through_the_api() {

@@ -33,8 +33,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::fanout::{process_event, Kind, ProcessError, Retry};
-use crate::locks::UserLocks;
 use crate::topology;
+use chat3_core::stripes::Stripes;
 
 /// Longest wait between two reconnection attempts.
 const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(10);
@@ -49,7 +49,7 @@ pub(crate) struct Ctx {
     pub consumer: Bus,
     pub config: Config,
     pub shutdown: CancellationToken,
-    pub locks: UserLocks,
+    pub locks: Stripes,
 }
 
 /// How a delivery is settled.

@@ -10,8 +10,8 @@ use chat3_sdk::{DialogId, EventEnvelope, Update, UpdateType, UserId};
 use futures_util::{StreamExt, TryStreamExt};
 use serde_json::{json, Map, Value};
 
-use crate::locks::UserLocks;
 use crate::state;
+use chat3_core::stripes::Stripes;
 
 /// Updates published concurrently for one event.
 const PUBLISH_CONCURRENCY: usize = 16;
@@ -94,7 +94,7 @@ impl Kind {
 pub async fn process_event(
     store: &Store,
     bus: &Bus,
-    locks: &UserLocks,
+    locks: &Stripes,
     event: &EventEnvelope,
 ) -> Result<usize, ProcessError> {
     let Some(kind) = Kind::of(&event.event_type) else {
@@ -109,7 +109,7 @@ pub async fn process_event(
 #[tracing::instrument(skip_all, fields(event_id = %event.event_id), err)]
 pub async fn store_updates(
     store: &Store,
-    locks: &UserLocks,
+    locks: &Stripes,
     event: &EventEnvelope,
     kind: Kind,
 ) -> Result<Vec<Update>, ProcessError> {
@@ -174,7 +174,7 @@ pub async fn store_updates(
                 .collect())
         }
     };
-    let _held = locks.lock(tenant, &recipients).await;
+    let _held = locks.lock(recipients.iter().map(|u| (tenant, u))).await;
     Ok(updates::fan_out(store, event, kind.update_type(), recipients, load).await?)
 }
 

@@ -5,7 +5,6 @@
 pub mod config;
 mod consumer;
 pub mod fanout;
-pub mod locks;
 pub mod replay;
 pub mod reprocess;
 mod state;
@@ -16,8 +15,8 @@ use std::sync::Arc;
 use chat3_core::bus::Bus;
 use chat3_core::service::Running;
 use chat3_core::store::Store;
+use chat3_core::stripes::Stripes;
 use chat3_core::updates;
-use locks::UserLocks;
 use tokio_util::sync::CancellationToken;
 
 pub use config::{Cli, Command, Config, ReplayArgs, ReprocessArgs};
@@ -40,7 +39,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         consumer,
         config,
         shutdown,
-        locks: UserLocks::default(),
+        locks: Stripes::default(),
     });
     let task = tokio::spawn(consumer::run(ctx));
     Ok(Running { addr: None, task })

@@ -14,8 +14,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::ReprocessArgs;
 use crate::fanout::process_event;
-use crate::locks::UserLocks;
 use crate::replay::{pacer, progress_bar};
+use chat3_core::stripes::Stripes;
 
 /// What a reprocess run did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +64,7 @@ pub async fn run(
 
     updates::ensure_indexes(&store, args.retention.duration()).await?;
     let bus = Bus::connect(args.amqp.clone()).await?;
-    let locks = UserLocks::new(1);
+    let locks = Stripes::new(1);
     let bar = progress_bar(matched, args.quiet);
     let mut pace = pacer(args.rate);
     let mut cursor = events

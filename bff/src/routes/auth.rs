@@ -3,6 +3,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use chat3_sdk::{Data, RequestCode, VerifyCode};
 
+use crate::body::Body;
 use crate::error::ApiError;
 use crate::phone::Phone;
 use crate::state::AppState;
@@ -20,7 +21,7 @@ fn parse_phone(raw: &str) -> Result<Phone, ApiError> {
 pub async fn request_code(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Json<RequestCode>,
+    body: Body<RequestCode>,
 ) -> Result<HttpResponse, ApiError> {
     let RequestCode { phone, name } = body.into_inner();
     let phone = parse_phone(&phone)?;
@@ -36,13 +37,13 @@ pub async fn request_code(
 pub async fn verify_code(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Json<VerifyCode>,
+    body: Body<VerifyCode>,
 ) -> Result<HttpResponse, ApiError> {
     let VerifyCode { phone, code } = body.into_inner();
     let phone = parse_phone(&phone)?;
     state
         .limits
         .check_verify(req.peer_addr().map(|a| a.ip()), &phone)?;
-    let session = state.login.verify_code(&phone, code.trim()).await?;
+    let session = state.login.verify_code(&phone, &code).await?;
     Ok(HttpResponse::Ok().json(Data::new(session)))
 }

@@ -1,5 +1,5 @@
-//! `GET /health` (the process answers) and `GET /ready` (MongoDB, RabbitMQ and the updates
-//! consumer are up; 503 otherwise).
+//! `GET /health` (the process answers), `GET /ready` (MongoDB, RabbitMQ and the updates
+//! consumer are up; 503 otherwise) and `GET /api-docs/openapi.yaml`.
 
 use std::collections::BTreeMap;
 
@@ -50,4 +50,11 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     } else {
         HttpResponse::ServiceUnavailable().json(body)
     }
+}
+
+/// `GET /api-docs/openapi.yaml`: the contract this BFF implements.
+pub async fn openapi() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/yaml")
+        .body(crate::OPENAPI_YAML)
 }

@@ -7,53 +7,55 @@ mod ws;
 
 use actix_web::web;
 
-use crate::error::{json_error, method_not_allowed, not_found, query_error};
+use crate::error::{method_not_allowed, not_found, query_error};
 
 /// Every (method, path) served, in the order of `openapi/bff.yaml` (405 answers list the
 /// methods of a path from here).
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/health"),
     ("GET", "/ready"),
+    ("GET", "/api-docs/openapi.yaml"),
     ("POST", "/api/auth/request-code"),
     ("POST", "/api/auth/verify-code"),
     ("GET", "/ws"),
 ];
 
 /// Largest JSON body accepted.
-const JSON_LIMIT: usize = 16 * 1024;
+pub const JSON_LIMIT: usize = 16 * 1024;
 
 /// Registers every route, in the order of the spec.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(
-        web::JsonConfig::default()
-            .limit(JSON_LIMIT)
-            .error_handler(json_error),
-    )
-    .app_data(web::QueryConfig::default().error_handler(query_error))
-    .service(
-        web::resource("/health")
-            .route(web::get().to(health::health))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/ready")
-            .route(web::get().to(health::ready))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/api/auth/request-code")
-            .route(web::post().to(auth::request_code))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/api/auth/verify-code")
-            .route(web::post().to(auth::verify_code))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/ws")
-            .route(web::get().to(ws::connect))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .default_service(web::to(not_found));
+    cfg.app_data(web::PayloadConfig::default().limit(JSON_LIMIT))
+        .app_data(web::QueryConfig::default().error_handler(query_error))
+        .service(
+            web::resource("/health")
+                .route(web::get().to(health::health))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/ready")
+                .route(web::get().to(health::ready))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/api-docs/openapi.yaml")
+                .route(web::get().to(health::openapi))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/api/auth/request-code")
+                .route(web::post().to(auth::request_code))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/api/auth/verify-code")
+                .route(web::post().to(auth::verify_code))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/ws")
+                .route(web::get().to(ws::connect))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .default_service(web::to(not_found));
 }

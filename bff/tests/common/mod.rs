@@ -22,6 +22,7 @@ pub struct TestBff {
     pub ws_url: String,
     pub outbox: Outbox,
     pub amqp: AmqpArgs,
+    pub mongo: chat3_core::config::MongoArgs,
     pub tenant: TenantId,
     pub http: reqwest::Client,
     pub shutdown: CancellationToken,
@@ -102,6 +103,7 @@ pub async fn spawn_with(config: Config) -> TestBff {
     let outbox = Outbox::new();
     let shutdown = CancellationToken::new();
     let amqp = config.amqp.clone();
+    let mongo = config.mongo();
     let tenant = config.tenant_id.clone();
     let running = chat3_bff::start_with_sms(
         config,
@@ -116,6 +118,7 @@ pub async fn spawn_with(config: Config) -> TestBff {
         ws_url: format!("ws://{addr}/ws"),
         outbox,
         amqp,
+        mongo,
         tenant,
         http: reqwest::Client::new(),
         shutdown,

@@ -6,6 +6,7 @@ use chat3_sdk::{CreateDialog, Data, DialogId, Scope};
 
 use super::PageQuery;
 use crate::auth::Caller;
+use crate::body::Body;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -13,7 +14,7 @@ use crate::state::AppState;
 pub async fn create(
     caller: Caller,
     state: web::Data<AppState>,
-    body: web::Json<CreateDialog>,
+    body: Body<CreateDialog>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = caller.require(Scope::Write)?;
     let dialog = dialogs::create(&state.ctx, tenant, &body).await?;

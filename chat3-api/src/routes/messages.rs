@@ -6,6 +6,7 @@ use chat3_sdk::{CreateMessage, Data, DialogId, MessageQuery, Scope};
 
 use super::{page_limit, seq_param};
 use crate::auth::Caller;
+use crate::body::Body;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -15,7 +16,7 @@ pub async fn create(
     caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<DialogId>,
-    body: web::Json<CreateMessage>,
+    body: Body<CreateMessage>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = caller.require(Scope::Write)?;
     let (message, created) = messages::create(&state.ctx, tenant, &path, &body).await?;

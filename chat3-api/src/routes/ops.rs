@@ -53,5 +53,5 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
 pub async fn openapi() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/yaml")
-        .body(include_str!("../../../openapi/openapi.yaml"))
+        .body(crate::OPENAPI_YAML)
 }

@@ -6,6 +6,7 @@ use chat3_sdk::{CreateApiKey, CreateTenant, Data, KeyId, Page, Pagination, Tenan
 
 use super::PageQuery;
 use crate::auth::Caller;
+use crate::body::Body;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -13,7 +14,7 @@ use crate::state::AppState;
 pub async fn create(
     caller: Caller,
     state: web::Data<AppState>,
-    body: web::Json<CreateTenant>,
+    body: Body<CreateTenant>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_operator()?;
     let t = tenants::create_tenant(&state.ctx.store, &body.tenant_id, body.name.as_deref()).await?;
@@ -36,7 +37,7 @@ pub async fn create_key(
     caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<TenantId>,
-    body: web::Json<CreateApiKey>,
+    body: Body<CreateApiKey>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_operator()?;
     let key = tenants::create_key(&state.ctx.store, &path, &body).await?;

@@ -1,0 +1,225 @@
+//! The OpenAPI contract at run time. Request bodies are checked against the request schemas of
+//! the spec the server serves before they are turned into typed values, so the spec states every
+//! rule on the shape of a body and the server enforces exactly those: a JSON array where an
+//! object is expected, a number inside `members`, an unknown field, a pattern or a length
+//! outside the documented range are all refused with the spec's words (serde alone would, for
+//! instance, accept `[]` for a struct whose fields are all optional). Rules the schema cannot
+//! state (meta depth and size, duplicates) stay in the domain and are documented in the spec.
+
+use std::collections::HashMap;
+
+use jsonschema::{Draft, Validator};
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+
+/// Most problems listed for one body.
+const MAX_PROBLEMS: usize = 10;
+
+/// Why a request body was refused.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BodyError {
+    /// Not JSON at all (or nested beyond what the parser accepts).
+    Malformed(String),
+    /// JSON that breaks the contract: a summary and, per problem, where and what.
+    Invalid {
+        /// The first problem, for humans.
+        message: String,
+        /// `[{"at": "/members/0/userId", "problem": "..."}]`.
+        details: Value,
+    },
+}
+
+/// The request-body schemas of one spec, compiled, by (METHOD, path template).
+pub struct Contract {
+    bodies: HashMap<(String, String), (Validator, Value)>,
+}
+
+impl std::fmt::Debug for Contract {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Contract")
+            .field("bodies", &self.bodies.len())
+            .finish()
+    }
+}
+
+impl Contract {
+    /// Compiles the JSON request schemas of every operation of an OpenAPI 3.1 document.
+    pub fn from_yaml(text: &str) -> anyhow::Result<Self> {
+        let doc: Value = serde_yaml::from_str(text)?;
+        let components = doc.get("components").cloned().unwrap_or(Value::Null);
+        let mut bodies = HashMap::new();
+        let paths = doc.get("paths").and_then(Value::as_object);
+        for (template, item) in paths.into_iter().flatten() {
+            for (method, op) in item.as_object().into_iter().flatten() {
+                let Some(schema) = op.pointer("/requestBody/content/application~1json/schema")
+                else {
+                    continue;
+                };
+                // Embedded in a root that carries the components, so `#/components/...` resolve.
+                let root = json!({
+                    "$schema": "https://json-schema.org/draft/2020-12/schema",
+                    "components": components,
+                    "allOf": [schema],
+                });
+                let validator = jsonschema::options()
+                    .with_draft(Draft::Draft202012)
+                    .build(&root)
+                    .map_err(|e| anyhow::anyhow!("{method} {template}: {e}"))?;
+                bodies.insert(
+                    (method.to_ascii_uppercase(), template.clone()),
+                    (validator, root),
+                );
+            }
+        }
+        Ok(Self { bodies })
+    }
+
+    /// Parses `bytes` as the body of `method template` and checks it against the contract, then
+    /// reads it as `T`. Operations without a request schema only parse.
+    pub fn parse<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        template: &str,
+        bytes: &[u8],
+    ) -> Result<T, BodyError> {
+        let value: Value = serde_json::from_slice(bytes)
+            .map_err(|e| BodyError::Malformed(format!("malformed JSON: {e}")))?;
+        if let Some((v, root)) = self.bodies.get(&(method.to_owned(), template.to_owned())) {
+            let problems: Vec<(String, String)> = v
+                .iter_errors(&value)
+                .take(MAX_PROBLEMS)
+                .map(|e| {
+                    let at = e.instance_path().to_string();
+                    let at = if at.is_empty() { "/".to_owned() } else { at };
+                    (at, explain(root, &e))
+                })
+                .collect();
+            if let Some((at, problem)) = problems.first() {
+                return Err(BodyError::Invalid {
+                    message: format!("{at}: {}", shorten(problem)),
+                    details: Value::Array(
+                        problems
+                            .iter()
+                            .map(|(at, p)| json!({"at": at, "problem": shorten(p)}))
+                            .collect(),
+                    ),
+                });
+            }
+        }
+        serde_json::from_value(value).map_err(|e| BodyError::Invalid {
+            message: e.to_string(),
+            details: json!([{"at": "/", "problem": e.to_string()}]),
+        })
+    }
+}
+
+/// What is wrong, for humans. A pattern says little to a reader, so a pattern failure is told
+/// with the description of the schema that has it, when there is one.
+fn explain(root: &Value, e: &jsonschema::ValidationError<'_>) -> String {
+    if matches!(
+        e.kind(),
+        jsonschema::error::ValidationErrorKind::Pattern { .. }
+    ) {
+        let at = e.schema_path().as_str();
+        let owner = at.rsplit_once('/').map_or("", |(parent, _)| parent);
+        let described = root
+            .pointer(owner)
+            .and_then(|s| s.get("description"))
+            .and_then(Value::as_str);
+        if let Some(d) = described {
+            let flat = d.split_whitespace().collect::<Vec<_>>().join(" ");
+            let first = flat.split_terminator(". ").next().unwrap_or(&flat).trim();
+            return format!(
+                "does not have the documented form: {}",
+                first.trim_end_matches('.')
+            );
+        }
+        return "does not have the documented form (see the pattern in the spec)".to_owned();
+    }
+    e.to_string()
+}
+
+/// Validator messages quote the offending value; a huge value is cut.
+fn shorten(problem: &str) -> String {
+    const MAX: usize = 300;
+    if problem.chars().count() <= MAX {
+        return problem.to_owned();
+    }
+    let cut: String = problem.chars().take(MAX).collect();
+    format!("{cut}...")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPEC: &str = r##"
+openapi: 3.1.0
+paths:
+  /things:
+    post:
+      requestBody:
+        content:
+          application/json:
+            schema: { $ref: "#/components/schemas/Thing" }
+components:
+  schemas:
+    Thing:
+      type: object
+      additionalProperties: false
+      properties:
+        name: { type: string, maxLength: 3 }
+        tags: { type: array, items: { type: string } }
+        code:
+          description: Two letters. Then more.
+          type: string
+          pattern: "^[a-z]{2}$"
+"##;
+
+    #[derive(Debug, serde::Deserialize, PartialEq)]
+    struct Thing {
+        name: Option<String>,
+        tags: Option<Vec<String>>,
+        code: Option<String>,
+    }
+
+    #[test]
+    fn bodies_are_checked_against_the_schema_before_serde() {
+        let c = Contract::from_yaml(SPEC).unwrap_or_else(|e| panic!("{e}"));
+        let ok: Result<Thing, _> = c.parse("POST", "/things", br#"{"name": "abc"}"#);
+        assert_eq!(
+            ok,
+            Ok(Thing {
+                name: Some("abc".into()),
+                tags: None,
+                code: None,
+            })
+        );
+        // serde alone would read `[]` as a Thing with no fields.
+        for bad in [
+            &b"[]"[..],
+            b"{\"name\": \"abcd\"}",
+            b"{\"x\": 1}",
+            b"{\"tags\": [1]}",
+        ] {
+            let r: Result<Thing, _> = c.parse("POST", "/things", bad);
+            assert!(
+                matches!(r, Err(BodyError::Invalid { .. })),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        let r: Result<Thing, _> = c.parse("POST", "/things", b"{\"name\": ");
+        assert!(matches!(r, Err(BodyError::Malformed(_))));
+        let r: Result<Thing, _> = c.parse("POST", "/things", b"{\"code\": \"x1\"}");
+        match r {
+            Err(BodyError::Invalid { message, .. }) => {
+                assert_eq!(
+                    message,
+                    "/code: does not have the documented form: Two letters"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! Outages of the store and the broker: the API fails fast with 503 and `Retry-After` while
+//! MongoDB is unreachable and recovers by itself; the update worker retries through a store
+//! outage and a broker cut that outlast its old retry window, dead-lettering nothing.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use chat3_core::config::{AmqpArgs, MongoArgs};
+use chat3_core::service::Running;
+use chat3_tests::amqp::{delete_exchanges, delete_queues, queue_depth};
+use chat3_tests::fixtures::{dialog_of, text, user};
+use chat3_tests::openapi::Spec;
+use chat3_tests::proxy::CutProxy;
+use chat3_tests::{eventually, TestApi};
+use tokio_util::sync::CancellationToken;
+
+/// The test SecantusDB's address (from `CHAT3_TEST_MONGODB_URI`).
+fn store_addr() -> SocketAddr {
+    let uri = chat3_core::testing::mongo_args("x").uri;
+    let host = uri
+        .trim_start_matches("mongodb://")
+        .split(['/', '?'])
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    host.parse()
+        .unwrap_or_else(|e| panic!("{host} from {uri}: {e}"))
+}
+
+/// Storage settings for `prefix` reaching the store through `proxy`, failing after 500 ms.
+fn mongo_via(proxy: &CutProxy, prefix: &str) -> MongoArgs {
+    let mut m = chat3_core::testing::mongo_args(prefix);
+    m.uri = format!("mongodb://{}/?directConnection=true", proxy.addr);
+    m.timeout_ms = 500;
+    m
+}
+
+/// An update worker for the API's database and exchanges, with quick retries.
+async fn worker(
+    mongo: MongoArgs,
+    amqp: AmqpArgs,
+    shutdown: &CancellationToken,
+) -> (Running, String) {
+    let mut wc = chat3_update_worker::Config::new(mongo, amqp);
+    wc.queue = chat3_core::testing::unique_name("t_outage_q");
+    wc.retry_backoff_ms = 50;
+    wc.retry_backoff_max_ms = 400;
+    let queue = wc.queue.clone();
+    let running = chat3_update_worker::start(wc, shutdown.clone())
+        .await
+        .unwrap_or_else(|e| panic!("worker: {e:#}"));
+    (running, queue)
+}
+
+async fn stop_worker(running: Running, shutdown: CancellationToken, amqp: &AmqpArgs, queue: &str) {
+    shutdown.cancel();
+    match tokio::time::timeout(Duration::from_secs(30), running.task).await {
+        Ok(Ok(Ok(()))) => {}
+        other => panic!("worker did not stop cleanly: {other:?}"),
+    }
+    delete_exchanges(&amqp.url, &[&format!("{queue}.dlx")]).await;
+    delete_queues(&amqp.url, &[queue, &format!("{queue}.dlq")]).await;
+}
+
+/// Lets an outage last `d` (the scenario, not a wait for a result: results are polled).
+async fn outage_lasts(d: Duration) {
+    tokio::time::sleep(d).await;
+}
+
+#[tokio::test]
+async fn requests_fail_fast_with_503_while_the_store_is_down_and_recover_after() {
+    let spec = Spec::load();
+    let proxy = CutProxy::start(store_addr()).await;
+    let api = TestApi::start_with(
+        mongo_via(&proxy, "out_api"),
+        chat3_core::testing::amqp_args("out_api"),
+    )
+    .await;
+    let (_, c) = api.tenant("tnt").await;
+    let d = c
+        .create_dialog(&dialog_of(&["alice", "bob"]))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let msgs = format!("/api/dialogs/{}/messages", d.dialog_id);
+    let body = serde_json::to_value(text("alice", "during")).unwrap_or_default();
+
+    proxy.cut();
+    for (method, path, body) in [
+        ("POST", msgs.as_str(), Some(&body)),
+        ("GET", msgs.as_str(), None),
+        ("GET", "/api/dialogs", None),
+        ("GET", "/api/users/bob/dialogs", None),
+        ("GET", "/api/users/bob/updates", None),
+    ] {
+        let r = c
+            .raw(method, path, body, &[])
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.status, 503, "{method} {path}: {}", r.body);
+        assert_eq!(r.body["code"], "store_unavailable", "{method} {path}");
+        assert!(r.header("retry-after").is_some(), "{method} {path}");
+        spec.validate(method, path, r.status, &r.body)
+            .unwrap_or_else(|p| panic!("{p}"));
+    }
+    proxy.restore();
+    let m = eventually(
+        Duration::from_secs(20),
+        "the store to serve again",
+        || async {
+            c.send_message(&d.dialog_id, &text("alice", "after"))
+                .await
+                .ok()
+        },
+    )
+    .await;
+    // Nothing from the outage was half-written: the failed send took no seq.
+    assert_eq!(m.seq, 1);
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn the_worker_retries_through_a_store_outage_and_dead_letters_nothing() {
+    let api = TestApi::start("out_wstore").await;
+    let (_, c) = api.tenant("tnt").await;
+    let proxy = CutProxy::start(store_addr()).await;
+    let mut worker_mongo = mongo_via(&proxy, "unused");
+    worker_mongo.db = api.mongo.db.clone();
+    let shutdown = CancellationToken::new();
+    let (running, queue) = worker(worker_mongo, api.amqp.clone(), &shutdown).await;
+    let d = c
+        .create_dialog(&dialog_of(&["alice", "bob"]))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let bob = user("bob");
+    eventually(Duration::from_secs(20), "bob's first update", || async {
+        let p = c.user_updates(&bob, 0, 10).await.ok()?;
+        (p.head_seq == 1).then_some(())
+    })
+    .await;
+
+    proxy.cut();
+    for i in 0..3 {
+        c.send_message(&d.dialog_id, &text("alice", &format!("m{i}")))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    // Longer than the whole retry window the worker used to have (4 attempts, requeue, 4 more).
+    outage_lasts(Duration::from_secs(5)).await;
+    proxy.restore();
+    let feed = eventually(
+        Duration::from_secs(30),
+        "every update after the outage",
+        || async {
+            let p = c.user_updates(&bob, 0, 10).await.ok()?;
+            (p.head_seq == 4).then_some(p)
+        },
+    )
+    .await;
+    let seqs: Vec<_> = feed.data.iter().filter_map(|u| u.seq).collect();
+    assert_eq!(seqs, vec![1, 2, 3, 4]);
+    assert_eq!(queue_depth(&api.amqp.url, &format!("{queue}.dlq")).await, 0);
+    stop_worker(running, shutdown, &api.amqp, &queue).await;
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn the_worker_rides_out_a_broker_cut_and_dead_letters_nothing() {
+    let api = TestApi::start("out_wbroker").await;
+    let (_, c) = api.tenant("tnt").await;
+    let broker: SocketAddr = "127.0.0.1:5672".parse().unwrap_or_else(|e| panic!("{e}"));
+    let proxy = CutProxy::start(broker).await;
+    let mut worker_amqp = api.amqp.clone();
+    worker_amqp.url = format!("amqp://guest:guest@{}/%2f", proxy.addr);
+    let shutdown = CancellationToken::new();
+    let (running, queue) = worker(api.mongo.clone(), worker_amqp, &shutdown).await;
+    let d = c
+        .create_dialog(&dialog_of(&["alice", "bob"]))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let bob = user("bob");
+    eventually(Duration::from_secs(20), "bob's first update", || async {
+        let p = c.user_updates(&bob, 0, 10).await.ok()?;
+        (p.head_seq == 1).then_some(())
+    })
+    .await;
+
+    proxy.cut();
+    for i in 0..3 {
+        c.send_message(&d.dialog_id, &text("alice", &format!("m{i}")))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    outage_lasts(Duration::from_secs(4)).await;
+    proxy.restore();
+    eventually(
+        Duration::from_secs(40),
+        "every update after the cut",
+        || async {
+            let p = c.user_updates(&bob, 0, 10).await.ok()?;
+            (p.head_seq == 4).then_some(())
+        },
+    )
+    .await;
+    assert_eq!(queue_depth(&api.amqp.url, &format!("{queue}.dlq")).await, 0);
+    stop_worker(running, shutdown, &api.amqp, &queue).await;
+    api.stop().await;
+}
