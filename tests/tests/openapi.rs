@@ -228,3 +228,42 @@ async fn responses_of_a_whole_session_match_the_spec() {
     assert_eq!(revoked.status, 200);
     api.stop().await;
 }
+
+#[tokio::test]
+async fn the_spec_lists_every_status_the_server_can_answer() {
+    // What every operation can answer, whatever it does: the middleware's answers.
+    let spec = Spec::load();
+    let doc: Value =
+        serde_yaml::from_str(chat3_api::OPENAPI_YAML).unwrap_or_else(|e| panic!("{e}"));
+    let public = ["/health", "/ready", "/api-docs/openapi.yaml"];
+    for (method, template) in spec.operations() {
+        if public.contains(&template.as_str()) {
+            continue;
+        }
+        let pointer = format!(
+            "/paths/{}/{}/responses",
+            template.replace('~', "~0").replace('/', "~1"),
+            method.to_ascii_lowercase()
+        );
+        let responses = doc
+            .pointer(&pointer)
+            .and_then(Value::as_object)
+            .unwrap_or_else(|| panic!("{method} {template}: no responses"));
+        let params = spec.parameters(&method, &template);
+        let mut must = vec!["400", "401", "403", "429", "500", "503"];
+        if params.iter().any(|(n, _)| n == "X-Tenant-ID") {
+            // The operator naming a tenant that does not exist.
+            must.push("404");
+        }
+        if method != "GET" {
+            // Idempotency: in use (409), body over the limit (413), key reused (422).
+            must.extend(["409", "413", "422"]);
+        }
+        for status in must {
+            assert!(
+                responses.contains_key(status),
+                "{method} {template} does not document {status}"
+            );
+        }
+    }
+}
