@@ -75,8 +75,15 @@ pub async fn key(cmd: KeyCommand) -> anyhow::Result<()> {
             mongo,
         } => {
             let store = Store::connect(&mongo).await?;
-            for k in tenants::list_keys(&store, &tenant_id(&id)?).await? {
-                print(&k)?;
+            let tenant = tenant_id(&id)?;
+            for page in 1.. {
+                let p = tenants::list_keys(&store, &tenant, page, 100).await?;
+                for k in &p.data {
+                    print(k)?;
+                }
+                if page >= p.pagination.pages {
+                    break;
+                }
             }
             Ok(())
         }

@@ -98,7 +98,8 @@ impl ApiError {
                 D::NotFound { code, .. }
                 | D::Conflict { code, .. }
                 | D::Invalid { code, .. }
-                | D::Forbidden { code, .. } => code,
+                | D::Forbidden { code, .. }
+                | D::Unavailable { code, .. } => code,
                 D::Storage(_) if d.is_unavailable() => "store_unavailable",
                 D::Storage(_) | D::Internal(_) => "internal_error",
             },
@@ -117,6 +118,7 @@ impl ApiError {
     fn public_message(&self) -> String {
         use chat3_core::Error as D;
         match self {
+            ApiError::Domain(d @ chat3_core::Error::Unavailable { .. }) => d.to_string(),
             ApiError::Domain(d) if d.is_unavailable() => {
                 "the store is unavailable; retry after the Retry-After delay".to_owned()
             }
@@ -147,6 +149,7 @@ impl ResponseError for ApiError {
                 D::Conflict { .. } => StatusCode::CONFLICT,
                 D::Invalid { .. } => StatusCode::BAD_REQUEST,
                 D::Forbidden { .. } => StatusCode::FORBIDDEN,
+                D::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
                 D::Storage(_) if d.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
                 D::Storage(_) | D::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },

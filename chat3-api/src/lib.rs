@@ -80,6 +80,8 @@ pub async fn start(config: ApiConfig, shutdown: CancellationToken) -> anyhow::Re
         let served = server.await;
         shutdown.cancel();
         let _ = sweeper_task.await;
+        // In-flight requests are done: publish what they committed, then close.
+        ctx.shutdown().await;
         ctx.bus.close().await;
         tracing::info!("chat3-api stopped");
         served.map_err(anyhow::Error::from)

@@ -26,6 +26,9 @@ pub enum BusError {
     /// The broker refused the message (basic.nack).
     #[error("publish nacked by the broker")]
     Nacked,
+    /// The channel could not be had, or broke before this message was sent.
+    #[error("broker unavailable: {0}")]
+    Unavailable(String),
     /// The routing key cannot be sent (AMQP short strings hold at most 255 bytes). Refused
     /// before anything reaches the broker, so the shared connection is not affected.
     #[error("routing key of {0} bytes exceeds the AMQP limit of 255")]
@@ -37,6 +40,17 @@ impl BusError {
     pub fn is_permanent(&self) -> bool {
         matches!(self, BusError::RoutingKeyTooLong(_))
     }
+}
+
+/// One message of [`Bus::publish_many`].
+#[derive(Debug, Clone, Copy)]
+pub struct Outgoing<'a> {
+    /// Routing key.
+    pub routing_key: &'a str,
+    /// AMQP `message_id` (the event or update id).
+    pub message_id: &'a str,
+    /// JSON body.
+    pub body: &'a [u8],
 }
 
 /// Longest routing key AMQP can carry.
@@ -161,18 +175,38 @@ impl Bus {
         message_id: &str,
         body: &[u8],
     ) -> Result<(), BusError> {
-        if routing_key.len() > MAX_ROUTING_KEY_BYTES {
-            return Err(BusError::RoutingKeyTooLong(routing_key.len()));
+        let one = [Outgoing {
+            routing_key,
+            message_id,
+            body,
+        }];
+        match self.publish_many(exchange, &one).await.pop() {
+            Some(result) => result,
+            None => Err(BusError::Nacked),
         }
-        let result = self
-            .try_publish(exchange, routing_key, message_id, body)
-            .await;
-        match &result {
-            Err(BusError::Timeout(_)) => self.reset().await,
-            Err(BusError::Amqp(_)) if !self.is_connected().await => self.reset().await,
-            _ => {}
+    }
+
+    /// Publishes `items` in order on the confirm channel without waiting between them, then
+    /// waits for every confirm: one result per item, in order. Messages of one call reach the
+    /// broker (and each queue) in the order given. Items whose key cannot be sent are refused
+    /// without touching the channel; after a channel failure the remaining items fail too.
+    pub async fn publish_many(
+        &self,
+        exchange: &str,
+        items: &[Outgoing<'_>],
+    ) -> Vec<Result<(), BusError>> {
+        let results = self.try_publish_many(exchange, items).await;
+        // Confirms that never come mean a stuck connection; a channel error, a lost one.
+        let stuck = results
+            .iter()
+            .any(|r| matches!(r, Err(BusError::Timeout(_))));
+        let failed = results
+            .iter()
+            .any(|r| matches!(r, Err(BusError::Amqp(_) | BusError::Unavailable(_))));
+        if stuck || (failed && !self.is_connected().await) {
+            self.reset().await;
         }
-        result
+        results
     }
 
     async fn is_connected(&self) -> bool {
@@ -184,33 +218,71 @@ impl Bus {
             .is_some_and(|l| l.conn.status().connected() && l.publisher.status().connected())
     }
 
-    async fn try_publish(
+    async fn try_publish_many(
         &self,
         exchange: &str,
-        routing_key: &str,
-        message_id: &str,
-        body: &[u8],
-    ) -> Result<(), BusError> {
-        let ch = self.publisher().await?;
-        let props = BasicProperties::default()
-            .with_content_type("application/json".into())
-            .with_delivery_mode(2)
-            .with_message_id(message_id.into());
-        let confirm = ch
-            .basic_publish(
-                exchange,
-                routing_key,
-                BasicPublishOptions::default(),
-                body,
-                props,
-            )
-            .await?;
-        match tokio::time::timeout(CONFIRM_TIMEOUT, confirm).await {
-            Err(_) => Err(BusError::Timeout(CONFIRM_TIMEOUT)),
-            Ok(Err(e)) => Err(e.into()),
-            Ok(Ok(c)) if c.is_nack() => Err(BusError::Nacked),
-            Ok(Ok(_)) => Ok(()),
+        items: &[Outgoing<'_>],
+    ) -> Vec<Result<(), BusError>> {
+        let ch = match self.publisher().await {
+            Ok(ch) => ch,
+            Err(e) => {
+                let msg = e.to_string();
+                return items
+                    .iter()
+                    .map(|_| Err(BusError::Unavailable(msg.clone())))
+                    .collect();
+            }
+        };
+        let mut pending = Vec::with_capacity(items.len());
+        let mut broken: Option<String> = None;
+        for item in items {
+            if item.routing_key.len() > MAX_ROUTING_KEY_BYTES {
+                pending.push(Err(BusError::RoutingKeyTooLong(item.routing_key.len())));
+                continue;
+            }
+            if let Some(why) = &broken {
+                pending.push(Err(BusError::Unavailable(why.clone())));
+                continue;
+            }
+            let props = BasicProperties::default()
+                .with_content_type("application/json".into())
+                .with_delivery_mode(2)
+                .with_message_id(item.message_id.into());
+            match ch
+                .basic_publish(
+                    exchange,
+                    item.routing_key,
+                    BasicPublishOptions::default(),
+                    item.body,
+                    props,
+                )
+                .await
+            {
+                Ok(confirm) => pending.push(Ok(confirm)),
+                Err(e) => {
+                    broken = Some(e.to_string());
+                    pending.push(Err(BusError::Amqp(e)));
+                }
+            }
         }
+        let deadline = tokio::time::Instant::now() + CONFIRM_TIMEOUT;
+        let mut out = Vec::with_capacity(pending.len());
+        for p in pending {
+            let confirm = match p {
+                Ok(c) => c,
+                Err(e) => {
+                    out.push(Err(e));
+                    continue;
+                }
+            };
+            out.push(match tokio::time::timeout_at(deadline, confirm).await {
+                Err(_) => Err(BusError::Timeout(CONFIRM_TIMEOUT)),
+                Ok(Err(e)) => Err(e.into()),
+                Ok(Ok(c)) if c.is_nack() => Err(BusError::Nacked),
+                Ok(Ok(_)) => Ok(()),
+            });
+        }
+        out
     }
 
     /// True when a connection is up or can be made now.

@@ -44,13 +44,13 @@ pub async fn create(ctx: &Ctx, tenant: &TenantId, req: &CreateDialog) -> Result<
             format!("name must be at most {MAX_NAME_CHARS} characters"),
         ));
     }
+    // A user listed twice is one member, with the type of the first mention.
     let mut seen = std::collections::HashSet::new();
-    if let Some(dup) = req.members.iter().find(|m| !seen.insert(&m.user_id)) {
-        return Err(Error::invalid(
-            "duplicate_member",
-            format!("member '{}' is listed twice", dup.user_id),
-        ));
-    }
+    let members: Vec<&chat3_sdk::MemberInput> = req
+        .members
+        .iter()
+        .filter(|m| seen.insert(&m.user_id))
+        .collect();
     let created_by = req
         .created_by
         .clone()
@@ -68,8 +68,7 @@ pub async fn create(ctx: &Ctx, tenant: &TenantId, req: &CreateDialog) -> Result<
         "createdAt": now,
         "updatedAt": now,
     };
-    let member_docs: Vec<Document> = req
-        .members
+    let member_docs: Vec<Document> = members
         .iter()
         .map(|m| {
             doc! {

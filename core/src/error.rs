@@ -42,6 +42,14 @@ pub enum Error {
         /// Human text.
         message: String,
     },
+    /// The service cannot take this request now (over capacity, shutting down); retry later.
+    #[error("{message}")]
+    Unavailable {
+        /// Stable code, e.g. `overloaded`.
+        code: &'static str,
+        /// Human text.
+        message: String,
+    },
     /// MongoDB failed.
     #[error("storage error: {0}")]
     Storage(#[from] mongodb::error::Error),
@@ -105,6 +113,12 @@ impl Error {
         Error::Storage(e)
     }
 
+    /// A copy of this error for each of several callers that share one failure (a group
+    /// commit that failed for all its requests).
+    pub fn duplicate(&self) -> Self {
+        self.shallow_clone()
+    }
+
     fn shallow_clone(&self) -> Self {
         match self {
             Error::NotFound { code, message } => Error::not_found(code, message.clone()),
@@ -127,6 +141,10 @@ impl Error {
                 details: details.clone(),
             },
             Error::Forbidden { code, message } => Error::forbidden(code, message.clone()),
+            Error::Unavailable { code, message } => Error::Unavailable {
+                code,
+                message: message.clone(),
+            },
             Error::Storage(e) => Error::Storage(e.clone()),
             Error::Internal(m) => Error::Internal(m.clone()),
         }
@@ -138,7 +156,11 @@ impl Error {
     /// restarting, electing, timing out): worth retrying later, never the caller's fault. The API
     /// answers 503 with `Retry-After`; the update worker keeps retrying.
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, Error::Storage(e) if store_unavailable(e))
+        match self {
+            Error::Unavailable { .. } => true,
+            Error::Storage(e) => store_unavailable(e),
+            _ => false,
+        }
     }
 }
 

@@ -47,11 +47,24 @@ pub struct Claimed {
 }
 
 impl Claimed {
-    fn filter(&self) -> Document {
+    /// The claim document while this request still holds it.
+    pub(crate) fn filter(&self) -> Document {
         let mut f = key_filter(&self.scope, &self.key, &self.method, &self.path);
         f.insert("owner", &self.owner);
         f.insert("state", "pending");
         f
+    }
+}
+
+impl Claimed {
+    /// True when `stored` is this claim, still pending and still held by this request.
+    pub(crate) fn matches(&self, stored: &Document) -> bool {
+        stored.get_str("tenantId") == Ok(self.scope.as_str())
+            && stored.get_str("key") == Ok(self.key.as_str())
+            && stored.get_str("method") == Ok(self.method.as_str())
+            && stored.get_str("path") == Ok(self.path.as_str())
+            && stored.get_str("owner") == Ok(self.owner.as_str())
+            && stored.get_str("state") == Ok("pending")
     }
 }
 
@@ -176,6 +189,48 @@ pub async fn with_claim<F: Future>(claimed: Claimed, fut: F) -> F::Output {
     CURRENT.scope(claimed, fut).await
 }
 
+/// The claim the current request holds, if any (to hand to a task that writes for it).
+pub fn current() -> Option<Claimed> {
+    CURRENT.try_with(Claimed::clone).ok()
+}
+
+/// The error of a request whose claim a retry took over: it must not write.
+pub(crate) fn taken_over(claim: Option<&Claimed>) -> Error {
+    let key = claim.map(|c| c.key.as_str()).unwrap_or_default();
+    Error::conflict(
+        "idempotency_key_in_use",
+        format!(
+            "a retry with X-Idempotency-Key '{key}' took this request over; it was not applied"
+        ),
+    )
+}
+
+/// Inside a transaction: stores the reply of `claim` (see [`record_in`]); a claim no longer held
+/// fails with a batch conflict, so the batch is read again and this request left out.
+pub(crate) async fn record_claimed(
+    store: &Store,
+    session: &mut ClientSession,
+    claim: &Claimed,
+    status: u16,
+    body: &str,
+) -> Result<()> {
+    let done = store
+        .coll(coll::IDEMPOTENCY_KEYS)
+        .update_one(
+            claim.filter(),
+            doc! {"$set": {"state": "done", "status": i32::from(status), "body": body}},
+        )
+        .session(session)
+        .await?;
+    if done.matched_count == 0 {
+        return Err(Error::conflict(
+            crate::messages::BATCH_CONFLICT,
+            "an idempotency claim of the batch was taken over",
+        ));
+    }
+    Ok(())
+}
+
 /// Inside a write's transaction: stores `status` and `body` as the reply of the current
 /// request's claim, if it holds one. Fails (aborting the transaction) when the claim was taken
 /// over by a retry, so that only one run of a request ever commits.
@@ -197,14 +252,7 @@ pub async fn record_in(
         .session(session)
         .await?;
     if done.matched_count == 0 {
-        return Err(Error::conflict(
-            "idempotency_key_in_use",
-            format!(
-                "a retry with X-Idempotency-Key '{}' took this request over; it was not applied",
-                claimed.key
-            ),
-        )
-        .into_txn());
+        return Err(taken_over(Some(&claimed)).into_txn());
     }
     Ok(())
 }

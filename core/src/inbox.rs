@@ -4,13 +4,14 @@
 use std::collections::HashMap;
 
 use bson::{doc, Document};
-use chat3_sdk::{DialogId, InboxDialog, Page, Pagination, ReadState, TenantId, UserId};
+use chat3_sdk::{DialogId, InboxDialog, Message, Page, Pagination, ReadState, TenantId, UserId};
 use futures_util::TryStreamExt;
 use serde_json::json;
 
 use crate::docs;
 use crate::error::{Error, Result};
 use crate::events::{envelope, types, Actor};
+use crate::plain;
 use crate::store::{coll, scoped, Store};
 use crate::write::{self, Reply, Staged};
 use crate::Ctx;
@@ -18,8 +19,10 @@ use crate::Ctx;
 /// The user's dialogs, most recent activity first, each with the user's unread count, watermark
 /// and the newest message. A user with no dialogs has an empty inbox.
 ///
-/// Reads every membership of the user to sort by dialog activity; fine for inboxes of thousands
-/// of dialogs. (A denormalised activity key on memberships would make this index-only.)
+/// Index-backed: every membership carries its dialog's last activity (`lastActivityAt`, raised
+/// for all members by each send), so a page is an index range of the user's memberships, then
+/// one read of those dialogs, whose documents carry their newest message. Cost: O(page), plus a
+/// count of the user's memberships.
 #[tracing::instrument(skip_all, fields(tenant = %tenant, user = %user))]
 pub async fn user_dialogs(
     store: &Store,
@@ -28,63 +31,42 @@ pub async fn user_dialogs(
     page: u64,
     limit: u64,
 ) -> Result<Page<InboxDialog>> {
-    let members: Vec<Document> = store
-        .coll(coll::MEMBERS)
-        .find(scoped(tenant, doc! {"userId": user.as_str()}))
-        .await?
-        .try_collect()
-        .await?;
-    let by_dialog: HashMap<&str, &Document> = members
+    let mine = scoped(tenant, doc! {"userId": user.as_str()});
+    let members = store.coll(coll::MEMBERS);
+    let count = async { members.count_documents(mine.clone()).await };
+    let find = async {
+        members
+            .find(mine.clone())
+            .sort(doc! {"lastActivityAt": -1, "dialogId": -1})
+            .skip((page - 1) * limit)
+            .limit(limit as i64)
+            .await?
+            .try_collect::<Vec<Document>>()
+            .await
+    };
+    let (total, memberships) = futures_util::try_join!(count, find)?;
+    let ids: Vec<&str> = memberships
         .iter()
-        .filter_map(|m| Some((m.get_str("dialogId").ok()?, m)))
+        .filter_map(|m| m.get_str("dialogId").ok())
         .collect();
-    let ids: Vec<&str> = by_dialog.keys().copied().collect();
-    let mut dialogs: Vec<Document> = store
-        .coll(coll::DIALOGS)
-        .find(scoped(tenant, doc! {"dialogId": {"$in": &ids}}))
-        .await?
-        .try_collect()
-        .await?;
-    dialogs.sort_by(|a, b| {
-        (
-            docs::ts(b, "updatedAt"),
-            b.get_str("dialogId").unwrap_or_default(),
-        )
-            .cmp(&(
-                docs::ts(a, "updatedAt"),
-                a.get_str("dialogId").unwrap_or_default(),
-            ))
-    });
-    let total = dialogs.len() as u64;
-    let page_docs: Vec<&Document> = dialogs
-        .iter()
-        .skip(((page - 1) * limit) as usize)
-        .take(limit as usize)
-        .collect();
-    let last_keys: Vec<Document> = page_docs
-        .iter()
-        .filter(|d| docs::u(d, "lastSeq") > 0)
-        .map(|d| doc! {"dialogId": d.get_str("dialogId").unwrap_or_default(), "seq": docs::u(d, "lastSeq") as i64})
-        .collect();
-    let last_messages: Vec<Document> = if last_keys.is_empty() {
-        Vec::new()
+    let dialogs: HashMap<String, Document> = if ids.is_empty() {
+        HashMap::new()
     } else {
         store
-            .coll(coll::MESSAGES)
-            .find(scoped(tenant, doc! {"$or": last_keys}))
+            .coll(coll::DIALOGS)
+            .find(scoped(tenant, doc! {"dialogId": {"$in": &ids}}))
             .await?
-            .try_collect()
+            .try_collect::<Vec<Document>>()
             .await?
+            .into_iter()
+            .filter_map(|d| Some((d.get_str("dialogId").ok()?.to_owned(), d)))
+            .collect()
     };
-    let mut data = Vec::with_capacity(page_docs.len());
-    for d in page_docs {
-        let id = d.get_str("dialogId").unwrap_or_default();
-        let Some(m) = by_dialog.get(id) else { continue };
-        let last_message = last_messages
-            .iter()
-            .find(|lm| lm.get_str("dialogId").ok() == Some(id))
-            .map(docs::message)
-            .transpose()?;
+    let mut data = Vec::with_capacity(memberships.len());
+    for m in &memberships {
+        let Some(d) = m.get_str("dialogId").ok().and_then(|id| dialogs.get(id)) else {
+            continue;
+        };
         data.push(InboxDialog {
             dialog_id: docs::parse(d, "dialogId")?,
             name: d.get_str("name").ok().map(str::to_owned),
@@ -92,7 +74,7 @@ pub async fn user_dialogs(
             unread_count: docs::unread(d, m),
             last_read_seq: docs::u(m, "lastReadSeq"),
             last_seq: docs::u(d, "lastSeq"),
-            last_message,
+            last_message: last_message(store, tenant, d).await?,
             last_interaction_at: docs::ts(d, "updatedAt"),
         });
     }
@@ -100,6 +82,26 @@ pub async fn user_dialogs(
         data,
         pagination: Pagination::new(page, limit, total),
     })
+}
+
+/// The dialog's newest message: the copy its document carries (written with each send), or,
+/// for a dialog written before that copy existed, a read of the message itself.
+async fn last_message(store: &Store, tenant: &TenantId, d: &Document) -> Result<Option<Message>> {
+    if let Ok(last) = d.get_document("lastMessage") {
+        return Ok(Some(plain::from_document(last)?));
+    }
+    let seq = docs::u(d, "lastSeq");
+    if seq == 0 {
+        return Ok(None);
+    }
+    let found = store
+        .coll(coll::MESSAGES)
+        .find_one(scoped(
+            tenant,
+            doc! {"dialogId": d.get_str("dialogId").unwrap_or_default(), "seq": seq as i64},
+        ))
+        .await?;
+    found.as_ref().map(docs::message).transpose()
 }
 
 /// Moves the user's watermark to the newest message (never backwards) and publishes

@@ -26,24 +26,71 @@ pub mod write;
 
 pub use error::{Error, Result};
 
-/// What domain operations need: the store, the bus, and the in-process locks of this instance.
+/// What domain operations need: the store, the bus, and this instance's background writers
+/// and publisher. Cheap to clone; [`Ctx::shutdown`] on any clone stops the background tasks.
 #[derive(Clone, Debug)]
 pub struct Ctx {
     /// MongoDB.
     pub store: store::Store,
     /// RabbitMQ.
     pub bus: bus::Bus,
-    /// Serializes sends into the same dialog within this process (see [`stripes`]).
-    pub dialogs: std::sync::Arc<stripes::Stripes>,
+    /// Publishes committed events right after commit.
+    pub publisher: outbox::Publisher,
+    /// The group-commit writers of message sends.
+    pub sends: messages::send::SendQueue,
+    background: std::sync::Arc<Background>,
+}
+
+#[derive(Debug)]
+struct Background {
+    shutdown: tokio_util::sync::CancellationToken,
+    tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl Ctx {
-    /// A context over `store` and `bus`.
+    /// A context over `store` and `bus`; starts the background publisher (call inside a Tokio
+    /// runtime).
     pub fn new(store: store::Store, bus: bus::Bus) -> Self {
+        Self::with_sends(store, bus, messages::send::SendConfig::default())
+    }
+
+    /// [`Ctx::new`] with chosen settings of the send writers.
+    pub fn with_sends(
+        store: store::Store,
+        bus: bus::Bus,
+        sends: messages::send::SendConfig,
+    ) -> Self {
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let (publisher, task) =
+            outbox::Publisher::start(store.clone(), bus.clone(), shutdown.clone());
+        let (sends, mut tasks) = messages::send::SendQueue::start(
+            store.clone(),
+            publisher.clone(),
+            sends,
+            shutdown.child_token(),
+        );
+        tasks.push(task);
         Self {
             store,
             bus,
-            dialogs: std::sync::Arc::new(stripes::Stripes::default()),
+            publisher,
+            sends,
+            background: std::sync::Arc::new(Background {
+                shutdown,
+                tasks: std::sync::Mutex::new(tasks),
+            }),
+        }
+    }
+
+    /// Stops the background tasks after they finished what was handed to them.
+    pub async fn shutdown(&self) {
+        self.background.shutdown.cancel();
+        let tasks: Vec<_> = match self.background.tasks.lock() {
+            Ok(mut t) => t.drain(..).collect(),
+            Err(_) => Vec::new(),
+        };
+        for t in tasks {
+            let _ = t.await;
         }
     }
 }

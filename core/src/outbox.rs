@@ -1,7 +1,8 @@
 //! The transactional outbox (DESIGN §4). A write stores its event documents in the same
-//! transaction as its domain writes ([`stage`]); right after commit the caller publishes them
-//! ([`publish_committed`]); a [`Sweeper`] publishes whatever a crash or a broker outage left
-//! unpublished. The `events` collection doubles as the journal (TTL on `publishedAt`).
+//! transaction as its domain writes ([`stage`]); right after commit the caller hands them to the
+//! background [`Publisher`], which publishes them in batches and marks them published in bulk; a
+//! [`Sweeper`] publishes whatever a crash or a broker outage left unpublished. The `events`
+//! collection doubles as the journal (TTL on `publishedAt`).
 
 use std::time::Duration;
 
@@ -10,22 +11,20 @@ use chat3_sdk::EventEnvelope;
 use futures_util::TryStreamExt;
 use mongodb::options::{FindOneAndUpdateOptions, ReturnDocument};
 use mongodb::ClientSession;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::bus::Bus;
+use crate::bus::{Bus, Outgoing};
 use crate::error::is_duplicate_key;
 use crate::events::routing_key;
 use crate::store::{coll, Store};
 
-/// Inserts `event` into the outbox inside the caller's transaction.
-pub async fn stage(
-    store: &Store,
-    session: &mut ClientSession,
-    event: &EventEnvelope,
-) -> mongodb::error::Result<()> {
+/// The outbox document of `event`.
+fn outbox_doc(event: &EventEnvelope) -> crate::Result<Document> {
     // Stored literally: client meta inside must not be read as extended JSON.
-    let envelope = crate::plain::to_document(event).map_err(crate::Error::into_txn)?;
-    let doc = doc! {
+    let envelope = crate::plain::to_document(event)?;
+    Ok(doc! {
         "_id": &event.event_id,
         "tenantId": event.tenant_id.as_str(),
         "eventType": &event.event_type,
@@ -33,7 +32,16 @@ pub async fn stage(
         "envelope": envelope,
         "published": false,
         "createdAt": bson::DateTime::now(),
-    };
+    })
+}
+
+/// Inserts `event` into the outbox inside the caller's transaction.
+pub async fn stage(
+    store: &Store,
+    session: &mut ClientSession,
+    event: &EventEnvelope,
+) -> mongodb::error::Result<()> {
+    let doc = outbox_doc(event).map_err(crate::Error::into_txn)?;
     store
         .coll(coll::EVENTS)
         .insert_one(doc)
@@ -42,34 +50,145 @@ pub async fn stage(
         .map(|_| ())
 }
 
-/// Publishes committed events and marks them published. A failure is logged and left to the
-/// sweeper: the events are durable in MongoDB, so nothing is lost.
-pub async fn publish_committed(store: &Store, bus: &Bus, events: &[EventEnvelope]) {
-    for event in events {
-        if let Err(e) = publish_one(store, bus, event).await {
-            tracing::warn!(event_id = %event.event_id, error = %e, "publish after commit failed; the outbox sweeper will retry");
+/// Inserts `events` into the outbox with one write, inside the caller's transaction.
+pub async fn stage_many(
+    store: &Store,
+    session: &mut ClientSession,
+    events: &[EventEnvelope],
+) -> crate::Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let docs = events
+        .iter()
+        .map(outbox_doc)
+        .collect::<crate::Result<Vec<_>>>()?;
+    store
+        .coll(coll::EVENTS)
+        .insert_many(docs)
+        .session(session)
+        .await?;
+    Ok(())
+}
+
+/// Most events published (and marked published) together.
+const PUBLISH_BATCH: usize = 512;
+
+/// Events waiting for the background publisher; beyond this, the sweeper publishes them.
+const PUBLISH_QUEUE: usize = 16 * 1024;
+
+/// Publishes committed events in the background, right after commit: the write does not wait
+/// for the broker. Events that arrive together are published in one go (in order, confirms
+/// awaited together) and marked published with one update. Whatever this misses (broker down,
+/// queue full, crash) stays unpublished in the outbox for the [`Sweeper`].
+#[derive(Clone, Debug)]
+pub struct Publisher {
+    tx: mpsc::Sender<EventEnvelope>,
+}
+
+impl Publisher {
+    /// Starts the publishing task; it drains what was submitted and ends once `shutdown` is
+    /// cancelled.
+    pub fn start(store: Store, bus: Bus, shutdown: CancellationToken) -> (Self, JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(PUBLISH_QUEUE);
+        let task = tokio::spawn(run_publisher(rx, store, bus, shutdown));
+        (Self { tx }, task)
+    }
+
+    /// Hands committed events over for publishing (never blocks).
+    pub fn submit(&self, events: &[EventEnvelope]) {
+        for event in events {
+            if self.tx.try_send(event.clone()).is_err() {
+                tracing::debug!(event_id = %event.event_id, "publisher busy or stopped; the sweeper publishes this event");
+            }
         }
     }
 }
 
-async fn publish_one(store: &Store, bus: &Bus, event: &EventEnvelope) -> anyhow::Result<()> {
-    let body = serde_json::to_vec(event)?;
-    bus.publish_json(
-        bus.events_exchange(),
-        &routing_key(event),
-        &event.event_id,
-        &body,
-    )
-    .await?;
-    mark_published(store, &event.event_id).await?;
-    Ok(())
+async fn run_publisher(
+    mut rx: mpsc::Receiver<EventEnvelope>,
+    store: Store,
+    bus: Bus,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let first = tokio::select! {
+            biased;
+            next = rx.recv() => match next {
+                Some(e) => e,
+                None => break,
+            },
+            _ = shutdown.cancelled() => break,
+        };
+        let mut batch = vec![first];
+        while batch.len() < PUBLISH_BATCH {
+            match rx.try_recv() {
+                Ok(e) => batch.push(e),
+                Err(_) => break,
+            }
+        }
+        publish_batch(&store, &bus, &batch).await;
+    }
+    // Shutting down: publish what was already handed over.
+    rx.close();
+    let mut rest = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        rest.push(e);
+    }
+    for chunk in rest.chunks(PUBLISH_BATCH) {
+        publish_batch(&store, &bus, chunk).await;
+    }
 }
 
-async fn mark_published(store: &Store, event_id: &str) -> mongodb::error::Result<()> {
+/// Publishes `events` in order and marks the confirmed ones published; returns how many were
+/// confirmed. Failures are logged and left to the sweeper: the events are durable in the store.
+pub async fn publish_batch(store: &Store, bus: &Bus, events: &[EventEnvelope]) -> usize {
+    let encoded: Vec<(String, Vec<u8>)> = events
+        .iter()
+        .map(|e| (routing_key(e), serde_json::to_vec(e).unwrap_or_default()))
+        .collect();
+    let items: Vec<Outgoing<'_>> = events
+        .iter()
+        .zip(&encoded)
+        .map(|(e, (key, body))| Outgoing {
+            routing_key: key,
+            message_id: &e.event_id,
+            body,
+        })
+        .collect();
+    let results = bus.publish_many(bus.events_exchange(), &items).await;
+    let mut confirmed = Vec::with_capacity(events.len());
+    let mut first_error = None;
+    for (event, result) in events.iter().zip(results) {
+        match result {
+            Ok(()) => confirmed.push(event.event_id.as_str()),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    if let Some(e) = first_error {
+        tracing::warn!(
+            failed = events.len() - confirmed.len(),
+            error = %e,
+            "publishing events failed; the outbox sweeper will retry"
+        );
+    }
+    if confirmed.is_empty() {
+        return 0;
+    }
+    if let Err(e) = mark_published(store, &confirmed).await {
+        // Published but not marked: the sweeper publishes them again (consumers deduplicate).
+        tracing::warn!(error = %e, "marking events published failed");
+    }
+    confirmed.len()
+}
+
+async fn mark_published(store: &Store, event_ids: &[&str]) -> mongodb::error::Result<()> {
     store
         .coll(coll::EVENTS)
-        .update_one(
-            doc! { "_id": event_id },
+        .update_many(
+            doc! { "_id": { "$in": event_ids } },
             doc! { "$set": { "published": true, "publishedAt": bson::DateTime::now() } },
         )
         .await
@@ -182,12 +301,19 @@ impl Sweeper {
             .await?
             .try_collect()
             .await?;
-        let mut published = 0;
+        let mut envelopes = Vec::with_capacity(pending.len());
         for doc in pending {
-            let envelope: EventEnvelope =
-                crate::plain::from_document(doc.get_document("envelope")?)?;
-            publish_one(&self.store, &self.bus, &envelope).await?;
-            published += 1;
+            envelopes.push(crate::plain::from_document::<EventEnvelope>(
+                doc.get_document("envelope")?,
+            )?);
+        }
+        let published = publish_batch(&self.store, &self.bus, &envelopes).await;
+        if published < envelopes.len() {
+            anyhow::bail!(
+                "{} of {} pending events could not be published",
+                envelopes.len() - published,
+                envelopes.len()
+            );
         }
         Ok(published)
     }

@@ -159,7 +159,9 @@ fn check_value(path: &str, v: &Value, depth: usize) -> Result<()> {
 }
 
 /// True for numbers in -2^63..2^63-1 (integers beyond it cannot be stored exactly; the same
-/// bound for other numbers keeps the rule one that a JSON Schema can state).
+/// bound for other numbers keeps the rule one that a JSON Schema can state). A number parsed as
+/// a double must lie strictly inside: an integer just below -2^63 parses as the double -2^63,
+/// and would read back as another number than the one sent.
 fn within_i64(n: &Number) -> bool {
     const TWO_63: f64 = 9_223_372_036_854_775_808.0;
     if n.is_i64() {
@@ -168,7 +170,7 @@ fn within_i64(n: &Number) -> bool {
     if n.is_u64() {
         return false;
     }
-    n.as_f64().is_some_and(|f| (-TWO_63..TWO_63).contains(&f))
+    n.as_f64().is_some_and(|f| f > -TWO_63 && f < TWO_63)
 }
 
 /// A key as it can be shown in an error message (control characters escaped, bounded).
@@ -224,6 +226,7 @@ mod tests {
             json!({"k": 18446744073709551615u64}),
             json!({"k": 1e19}),
             json!({"k": [-1e300]}),
+            serde_json::from_str::<Value>(r#"{"k": -9223372036854775809}"#).unwrap_or_default(),
         ] {
             assert!(
                 check_meta("meta", &obj(bad.clone())).is_err(),

@@ -129,8 +129,9 @@ impl Store {
                         doc! {"tenantId": 1, "dialogId": 1, "userId": 1},
                         Some(unique()),
                     ),
+                    // The inbox: a user's memberships by their dialog's last activity.
                     idx(
-                        doc! {"tenantId": 1, "userId": 1, "lastActivityAt": -1},
+                        doc! {"tenantId": 1, "userId": 1, "lastActivityAt": -1, "dialogId": -1},
                         None,
                     ),
                 ],

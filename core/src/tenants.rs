@@ -214,17 +214,28 @@ pub async fn create_key(
     .map(|staged| staged.value)
 }
 
-/// The tenant's keys, newest first; 404 `tenant_not_found` for an unknown tenant.
-pub async fn list_keys(store: &Store, tenant: &TenantId) -> Result<Vec<ApiKeyInfo>> {
+/// One page of the tenant's keys, newest first; 404 `tenant_not_found` for an unknown tenant.
+pub async fn list_keys(
+    store: &Store,
+    tenant: &TenantId,
+    page: u64,
+    limit: u64,
+) -> Result<Page<ApiKeyInfo>> {
     get_tenant(store, tenant).await?;
-    let docs: Vec<Document> = store
-        .coll(coll::API_KEYS)
+    let c = store.coll(coll::API_KEYS);
+    let total = c.count_documents(tenant_filter(tenant)).await?;
+    let docs: Vec<Document> = c
         .find(tenant_filter(tenant))
-        .sort(doc! {"createdAt": -1})
+        .sort(doc! {"createdAt": -1, "keyId": -1})
+        .skip((page - 1) * limit)
+        .limit(limit as i64)
         .await?
         .try_collect()
         .await?;
-    docs.iter().map(key_info_from_doc).collect()
+    Ok(Page {
+        data: docs.iter().map(key_info_from_doc).collect::<Result<_>>()?,
+        pagination: Pagination::new(page, limit, total),
+    })
 }
 
 /// Revokes a key (idempotent). 404 `api_key_not_found` when it is not the tenant's.

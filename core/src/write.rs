@@ -70,9 +70,7 @@ where
     F: for<'s> AsyncFnMut(&'s mut ClientSession) -> Result<Staged<T>>,
 {
     let staged = commit(&ctx.store, reply, body).await?;
-    if !staged.events.is_empty() {
-        outbox::publish_committed(&ctx.store, &ctx.bus, &staged.events).await;
-    }
+    ctx.publisher.submit(&staged.events);
     Ok(staged.value)
 }
 
@@ -93,9 +91,7 @@ where
     F: for<'s> AsyncFnMut(&'s mut ClientSession) -> Result<Staged<T>>,
 {
     let started = Instant::now();
-    let retry = |e: &mongodb::error::Error, label: &str| {
-        e.contains_label(label) && !is_outage(e) && started.elapsed() < CONFLICT_RETRY_WINDOW
-    };
+    let retry = |e: &mongodb::error::Error, label: &str| retryable(e, label, started);
     let mut session = store.client().start_session().await?;
     let mut attempt = 0u32;
     'run: loop {
@@ -136,11 +132,27 @@ where
     }
 }
 
-const TRANSIENT: &str = "TransientTransactionError";
-const UNKNOWN_COMMIT: &str = "UnknownTransactionCommitResult";
+/// How long a write retries a transaction that failed because the store was briefly
+/// unreachable (a failed heartbeat clears the connection pool): short, so an outage still
+/// answers 503 within a few seconds.
+const OUTAGE_RETRY_WINDOW: Duration = Duration::from_secs(1);
+
+/// Whether a transaction that failed with `e` (carrying `label`) should run again: conflicts
+/// for [`CONFLICT_RETRY_WINDOW`], a brief unreachability for [`OUTAGE_RETRY_WINDOW`].
+pub(crate) fn retryable(e: &mongodb::error::Error, label: &str, started: Instant) -> bool {
+    let window = if is_outage(e) {
+        OUTAGE_RETRY_WINDOW
+    } else {
+        CONFLICT_RETRY_WINDOW
+    };
+    e.contains_label(label) && started.elapsed() < window
+}
+
+pub(crate) const TRANSIENT: &str = "TransientTransactionError";
+pub(crate) const UNKNOWN_COMMIT: &str = "UnknownTransactionCommitResult";
 
 /// The store is unreachable (as opposed to a conflict between writers).
-fn is_outage(e: &mongodb::error::Error) -> bool {
+pub(crate) fn is_outage(e: &mongodb::error::Error) -> bool {
     use mongodb::error::ErrorKind;
     matches!(
         e.kind.as_ref(),
@@ -152,8 +164,9 @@ fn is_outage(e: &mongodb::error::Error) -> bool {
 
 /// A short random pause before running a conflicted transaction again, growing with attempts,
 /// so that competing writers spread apart.
-async fn conflict_pause(attempt: u32) {
+pub(crate) async fn conflict_pause(attempt: u32) {
     use rand::Rng;
     let cap = 1u64 << attempt.min(5);
-    tokio::time::sleep(Duration::from_millis(rand::rng().random_range(0..=cap))).await;
+    let ms = rand::rng().random_range(0..=cap);
+    tokio::time::sleep(Duration::from_millis(ms)).await;
 }

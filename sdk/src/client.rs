@@ -259,10 +259,20 @@ impl Client {
         Ok(self.post::<_, Data<CreatedApiKey>>(&path, req).await?.data)
     }
 
-    /// `GET /api/tenants/{id}/api-keys`.
+    /// `GET /api/tenants/{id}/api-keys`: the first 100 keys, newest first.
     pub async fn list_api_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKeyInfo>, Error> {
-        let path = format!("/api/tenants/{tenant}/api-keys");
-        Ok(self.get::<Page<ApiKeyInfo>>(&path).await?.data)
+        Ok(self.list_api_keys_page(tenant, 1, 100).await?.data)
+    }
+
+    /// `GET /api/tenants/{id}/api-keys?page=&limit=`.
+    pub async fn list_api_keys_page(
+        &self,
+        tenant: &TenantId,
+        page: u64,
+        limit: u64,
+    ) -> Result<Page<ApiKeyInfo>, Error> {
+        let path = format!("/api/tenants/{tenant}/api-keys?page={page}&limit={limit}");
+        self.get::<Page<ApiKeyInfo>>(&path).await
     }
 
     /// `DELETE /api/tenants/{id}/api-keys/{keyId}`.

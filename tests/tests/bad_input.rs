@@ -72,7 +72,6 @@ fn bad_values(prop: &str) -> Vec<Value> {
             json!([{"userId": "a\u{0}b"}]),
             json!([{"userId": "ok", "type": "Bad Type"}]),
             json!([{"userId": "ok", "extra": 1}]),
-            json!([{"userId": "dup"}, {"userId": "dup"}]),
         ],
         "scopes" => vec![json!([]), json!(["admin"]), json!("read")],
         "name" => vec![json!("x".repeat(201)), json!([])],

@@ -63,6 +63,58 @@ async fn messages_get_increasing_seq_and_list_by_page_and_by_seq() {
         before.data.iter().map(|m| m.seq).collect::<Vec<_>>(),
         vec![2, 1]
     );
+    let between = c
+        .list_messages(
+            &d.dialog_id,
+            &MessageQuery {
+                after_seq: Some(1),
+                before_seq: Some(5),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        between.data.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        vec![2, 3, 4]
+    );
+    assert_eq!(between.pagination.total, 3);
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn a_user_listed_twice_is_one_member_with_the_first_type() {
+    let api = TestApi::start("dupmember").await;
+    let (_, c) = api.tenant("tnt").await;
+    let r = c
+        .raw(
+            "POST",
+            "/api/dialogs",
+            Some(&json!({"members": [
+                {"userId": "alice", "type": "bot"},
+                {"userId": "bob"},
+                {"userId": "alice"}
+            ]})),
+            &[],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let members = r.body["data"]["members"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let ids: Vec<_> = members
+        .iter()
+        .map(|m| (m["userId"].clone(), m["type"].clone()))
+        .collect();
+    assert_eq!(
+        ids,
+        vec![
+            (json!("alice"), json!("bot")),
+            (json!("bob"), json!("user"))
+        ]
+    );
     api.stop().await;
 }
 

@@ -2,7 +2,7 @@
 
 use actix_web::{web, HttpResponse};
 use chat3_core::tenants;
-use chat3_sdk::{CreateApiKey, CreateTenant, Data, KeyId, Page, Pagination, TenantId};
+use chat3_sdk::{CreateApiKey, CreateTenant, Data, KeyId, TenantId};
 
 use super::PageQuery;
 use crate::auth::Caller;
@@ -44,19 +44,16 @@ pub async fn create_key(
     Ok(HttpResponse::Created().json(Data::new(key)))
 }
 
-/// `GET /api/tenants/{tenantId}/api-keys`: every key of the tenant on one page.
+/// `GET /api/tenants/{tenantId}/api-keys?page=&limit=`.
 pub async fn list_keys(
     caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<TenantId>,
+    q: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_operator()?;
-    let keys = tenants::list_keys(&state.ctx.store, &path).await?;
-    let n = keys.len() as u64;
-    Ok(HttpResponse::Ok().json(Page {
-        data: keys,
-        pagination: Pagination::new(1, n.max(1), n),
-    }))
+    let (page, limit) = q.resolve()?;
+    Ok(HttpResponse::Ok().json(tenants::list_keys(&state.ctx.store, &path, page, limit).await?))
 }
 
 /// `DELETE /api/tenants/{tenantId}/api-keys/{keyId}`.

@@ -1,0 +1,172 @@
+//! Messages: creation with a per-dialog `seq` assigned from the dialog's `lastSeq` inside a
+//! transaction (so commit order = seq order), the sender's watermark moved to the new message,
+//! the `message.create` event staged in the outbox, all through the group-commit writers of
+//! [`send`]; and listing by page or by seq.
+
+pub mod send;
+
+pub(crate) use send::BATCH_CONFLICT;
+
+use bson::{doc, Document};
+
+use chat3_sdk::{CreateMessage, DialogId, Message, MessageQuery, Page, Pagination, TenantId};
+use futures_util::TryStreamExt;
+use serde_json::json;
+
+use crate::dialogs;
+use crate::docs;
+use crate::error::{Error, Result};
+use crate::store::{coll, scoped, Store};
+use crate::Ctx;
+
+/// Longest message content, in characters.
+pub const MAX_CONTENT_CHARS: usize = 10_000;
+/// Longest `clientMessageId`.
+pub const MAX_CLIENT_MESSAGE_ID: usize = 128;
+
+/// Messages of `system.*` types do not count as unread and need no member sender.
+pub fn is_system(message_type: &str) -> bool {
+    message_type.starts_with("system.")
+}
+
+fn validate(req: &CreateMessage) -> Result<String> {
+    let n = req.content.chars().count();
+    if n == 0 || n > MAX_CONTENT_CHARS {
+        return Err(Error::invalid(
+            "validation_error",
+            format!("content must be 1-{MAX_CONTENT_CHARS} characters"),
+        ));
+    }
+    let t = req
+        .message_type
+        .clone()
+        .unwrap_or_else(|| "text".to_owned());
+    let ok_type = !t.is_empty()
+        && t.len() <= 64
+        && t.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
+    if !ok_type {
+        return Err(Error::invalid(
+            "validation_error",
+            "type must be 1-64 characters a-z, 0-9, '.', '_' or '-'",
+        ));
+    }
+    if let Some(c) = &req.client_message_id {
+        if c.is_empty() || c.chars().count() > MAX_CLIENT_MESSAGE_ID {
+            return Err(Error::invalid(
+                "validation_error",
+                format!("clientMessageId must be 1-{MAX_CLIENT_MESSAGE_ID} characters"),
+            ));
+        }
+    }
+    Ok(t)
+}
+
+/// The original of a repeated `clientMessageId` when the repeat asks for the same message; 409
+/// `client_message_id_conflict` when it differs (another content, type, meta or quote), with
+/// the original's id in `details`.
+pub(crate) fn same_or_conflict(
+    original: &Message,
+    req: &CreateMessage,
+    message_type: &str,
+) -> Result<Message> {
+    let same = original.content == req.content
+        && original.message_type == message_type
+        && original.meta == req.meta.clone().unwrap_or_default()
+        && original.quoted_message_id == req.quoted_message_id;
+    if !same {
+        return Err(Error::Conflict {
+            code: "client_message_id_conflict",
+            message: format!(
+                "clientMessageId '{}' was already used by message '{}' with other content",
+                original.client_message_id.as_deref().unwrap_or_default(),
+                original.message_id
+            ),
+            details: Some(json!({ "messageId": original.message_id })),
+        });
+    }
+    Ok(original.clone())
+}
+
+/// Creates a message through this instance's send writers (group commit, see [`send`]).
+/// Returns the message and whether it was created now (`false`: a retry with a known
+/// `clientMessageId`, answered with the original).
+#[tracing::instrument(skip_all, fields(tenant = %tenant, dialog = %dialog))]
+pub async fn create(
+    ctx: &Ctx,
+    tenant: &TenantId,
+    dialog: &DialogId,
+    req: &CreateMessage,
+) -> Result<(Message, bool)> {
+    let message_type = validate(req)?;
+    let meta = docs::meta_doc(req.meta.as_ref())?;
+    ctx.sends
+        .submit(
+            tenant.clone(),
+            dialog.clone(),
+            req.clone(),
+            message_type,
+            meta,
+        )
+        .await
+}
+
+/// Messages of a dialog: by page (newest first), before a seq (newest first), after a seq
+/// (oldest first) or between two seqs (oldest first). In seq modes `pagination.total` counts
+/// the messages within the bounds.
+#[tracing::instrument(skip_all, fields(tenant = %tenant, dialog = %dialog))]
+pub async fn list(
+    store: &Store,
+    tenant: &TenantId,
+    dialog: &DialogId,
+    q: &MessageQuery,
+    page: u64,
+    limit: u64,
+) -> Result<Page<Message>> {
+    dialogs::load_doc(store, tenant, dialog).await?;
+    let (filter, sort, skip): (Document, Document, u64) = match (q.before_seq, q.after_seq) {
+        (Some(b), Some(a)) => (
+            scoped(
+                tenant,
+                doc! {"dialogId": dialog.as_str(), "seq": {"$gt": docs::stored_seq(a), "$lt": docs::stored_seq(b)}},
+            ),
+            doc! {"seq": 1},
+            0,
+        ),
+        (Some(b), None) => (
+            scoped(
+                tenant,
+                doc! {"dialogId": dialog.as_str(), "seq": {"$lt": docs::stored_seq(b)}},
+            ),
+            doc! {"seq": -1},
+            0,
+        ),
+        (None, Some(a)) => (
+            scoped(
+                tenant,
+                doc! {"dialogId": dialog.as_str(), "seq": {"$gt": docs::stored_seq(a)}},
+            ),
+            doc! {"seq": 1},
+            0,
+        ),
+        (None, None) => (
+            scoped(tenant, doc! {"dialogId": dialog.as_str()}),
+            doc! {"seq": -1},
+            (page - 1) * limit,
+        ),
+    };
+    let c = store.coll(coll::MESSAGES);
+    let total = c.count_documents(filter.clone()).await?;
+    let found: Vec<Document> = c
+        .find(filter)
+        .sort(sort)
+        .skip(skip)
+        .limit(limit as i64)
+        .await?
+        .try_collect()
+        .await?;
+    Ok(Page {
+        data: found.iter().map(docs::message).collect::<Result<_>>()?,
+        pagination: Pagination::new(page, limit, total),
+    })
+}

@@ -1,0 +1,640 @@
+//! Group commit of message sends. Requests are queued to one of a few writer tasks (a dialog
+//! always to the same one, so a dialog's sends are written in arrival order); each writer takes
+//! everything queued (up to a batch) and commits it in one transaction of a fixed number of
+//! store operations, whatever the batch size:
+//!
+//! 1. read the batch's dialogs, the senders' memberships (and, when asked, quoted messages,
+//!    earlier messages with the same `clientMessageId`, and idempotency claims): one query each;
+//! 2. assign each dialog's seqs and unread counts in arrival order;
+//! 3. write: one multi-statement `update` of the dialogs (conditional on the `lastSeq` read),
+//!    one `insert_many` of the messages, one multi-statement `update` of the memberships (the
+//!    senders' watermarks and every member's activity key for the inbox), one `insert_many` of
+//!    the `message.create` events into the outbox, and the idempotent replies;
+//! 4. commit, then hand the events to the background publisher.
+//!
+//! A request that cannot be written (unknown dialog, sender not a member, ...) gets its error
+//! and takes no seq; the others commit. Requests that waited in the queue longer than the
+//! configured bound, or that find the queue full, are answered 503 `overloaded` at once without
+//! being written. See `docs/write-path.md`.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::time::{Duration, Instant};
+
+use bson::{doc, Bson, Document};
+use chat3_sdk::{CreateMessage, DialogId, EventEnvelope, Message, TenantId};
+use futures_util::TryStreamExt;
+use mongodb::ClientSession;
+use serde_json::json;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::docs;
+use crate::error::{Error, Result};
+use crate::events::{envelope, types, Actor};
+use crate::idempotency::{self, Claimed};
+use crate::ids::{self, now_ms};
+use crate::outbox::{self, Publisher};
+use crate::plain;
+use crate::store::{coll, Store};
+
+/// Settings of the send writers.
+#[derive(Debug, Clone)]
+pub struct SendConfig {
+    /// Writer tasks (a dialog always goes to the same one).
+    pub writers: usize,
+    /// Most sends committed in one transaction.
+    pub max_batch: usize,
+    /// Sends queued per writer before new ones are refused (503).
+    pub queue: usize,
+    /// A send that waited longer than this is refused (503) instead of written.
+    pub max_wait: Duration,
+}
+
+impl Default for SendConfig {
+    fn default() -> Self {
+        Self {
+            writers: 4,
+            max_batch: 128,
+            queue: 1024,
+            max_wait: Duration::from_secs(1),
+        }
+    }
+}
+
+/// How long a batch keeps retrying after it conflicted with another process.
+const CONFLICT_RETRY_WINDOW: Duration = Duration::from_secs(5);
+
+/// One send, validated, waiting for its writer.
+pub(crate) struct Job {
+    pub tenant: TenantId,
+    pub dialog: DialogId,
+    pub req: CreateMessage,
+    pub message_type: String,
+    pub meta: Document,
+    pub claim: Option<Claimed>,
+    pub enqueued: Instant,
+    pub reply: oneshot::Sender<Result<(Message, bool)>>,
+}
+
+/// The handle requests enqueue their sends on. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct SendQueue {
+    shards: std::sync::Arc<Vec<mpsc::Sender<Job>>>,
+}
+
+fn overloaded(why: &str) -> Error {
+    Error::Unavailable {
+        code: "overloaded",
+        message: format!("{why}; retry after the Retry-After delay"),
+    }
+}
+
+impl SendQueue {
+    /// Starts the writers; they finish what is queued and end once `shutdown` is cancelled.
+    pub fn start(
+        store: Store,
+        publisher: Publisher,
+        config: SendConfig,
+        shutdown: CancellationToken,
+    ) -> (Self, Vec<JoinHandle<()>>) {
+        let mut shards = Vec::new();
+        let mut tasks = Vec::new();
+        for _ in 0..config.writers.max(1) {
+            let (tx, rx) = mpsc::channel(config.queue.max(1));
+            shards.push(tx);
+            let writer = Writer {
+                store: store.clone(),
+                publisher: publisher.clone(),
+                config: config.clone(),
+            };
+            tasks.push(tokio::spawn(writer.run(rx, shutdown.clone())));
+        }
+        (
+            Self {
+                shards: std::sync::Arc::new(shards),
+            },
+            tasks,
+        )
+    }
+
+    /// Queues `job` and waits for its outcome; 503 `overloaded` at once when the queue is full.
+    pub(crate) async fn submit(
+        &self,
+        tenant: TenantId,
+        dialog: DialogId,
+        req: CreateMessage,
+        message_type: String,
+        meta: Document,
+    ) -> Result<(Message, bool)> {
+        let (reply, answer) = oneshot::channel();
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (&tenant, &dialog).hash(&mut h);
+        let shard = &self.shards[(h.finish() % self.shards.len() as u64) as usize];
+        let job = Job {
+            tenant,
+            dialog,
+            req,
+            message_type,
+            meta,
+            claim: idempotency::current(),
+            enqueued: Instant::now(),
+            reply,
+        };
+        shard.try_send(job).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => overloaded("too many sends are waiting"),
+            mpsc::error::TrySendError::Closed(_) => overloaded("the server is shutting down"),
+        })?;
+        answer
+            .await
+            .map_err(|_| Error::Internal("the send writer stopped".to_owned()))?
+    }
+}
+
+struct Writer {
+    store: Store,
+    publisher: Publisher,
+    config: SendConfig,
+}
+
+impl Writer {
+    async fn run(self, mut rx: mpsc::Receiver<Job>, shutdown: CancellationToken) {
+        loop {
+            let first = tokio::select! {
+                biased;
+                next = rx.recv() => match next {
+                    Some(job) => job,
+                    None => return,
+                },
+                _ = shutdown.cancelled() => break,
+            };
+            let mut batch = vec![first];
+            while batch.len() < self.config.max_batch {
+                match rx.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            self.commit(batch).await;
+        }
+        // Shutting down: write what was already accepted.
+        rx.close();
+        let mut rest = Vec::new();
+        while let Ok(job) = rx.try_recv() {
+            rest.push(job);
+        }
+        while !rest.is_empty() {
+            let tail = rest.split_off(rest.len().min(self.config.max_batch));
+            self.commit(std::mem::replace(&mut rest, tail)).await;
+        }
+    }
+
+    /// Commits `jobs` (retrying conflicts) and answers every one of them.
+    async fn commit(&self, jobs: Vec<Job>) {
+        let (jobs, late): (Vec<Job>, Vec<Job>) = jobs
+            .into_iter()
+            .partition(|j| j.enqueued.elapsed() <= self.config.max_wait);
+        for job in late {
+            let _ = job
+                .reply
+                .send(Err(overloaded("the send waited too long for the store")));
+        }
+        if jobs.is_empty() {
+            return;
+        }
+        let started = Instant::now();
+        let mut attempt = 0u32;
+        let outcome = loop {
+            attempt += 1;
+            match self.try_commit(&jobs).await {
+                Ok(done) => break Ok(done),
+                Err(e) if is_conflict(&e, started) => {
+                    tracing::debug!(attempt, error = %e, "send batch conflicted; running it again");
+                    crate::write::conflict_pause(attempt).await;
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        match outcome {
+            Ok((outcomes, events)) => {
+                self.publisher.submit(&events);
+                for (job, outcome) in jobs.into_iter().zip(outcomes) {
+                    let _ = job.reply.send(outcome);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, sends = jobs.len(), "send batch failed");
+                for job in jobs {
+                    let _ = job.reply.send(Err(e.duplicate()));
+                }
+            }
+        }
+    }
+
+    /// One transaction for `jobs`: the outcome of each, and the events to publish.
+    async fn try_commit(
+        &self,
+        jobs: &[Job],
+    ) -> Result<(Vec<Result<(Message, bool)>>, Vec<EventEnvelope>)> {
+        let store = &self.store;
+        let mut session = store.client().start_session().await?;
+        session.start_transaction().await?;
+        let result = write_batch(store, &mut session, jobs).await;
+        match result {
+            Ok(done) => {
+                commit_retrying_unknown(&mut session).await?;
+                Ok(done)
+            }
+            Err(e) => {
+                let _ = session.abort_transaction().await;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Commits, retrying a commit whose outcome is unknown (the driver's rule for commit).
+async fn commit_retrying_unknown(session: &mut ClientSession) -> Result<()> {
+    for _ in 0..3 {
+        match session.commit_transaction().await {
+            Ok(()) => return Ok(()),
+            Err(e)
+                if e.contains_label(crate::write::UNKNOWN_COMMIT)
+                    && !crate::write::is_outage(&e) =>
+            {
+                continue
+            }
+            Err(e) => return Err(Error::Storage(e)),
+        }
+    }
+    session.commit_transaction().await.map_err(Error::Storage)
+}
+
+/// Worth running the batch again: a conflict with another process (a write conflict, a dialog
+/// or an idempotency claim changed since it was read, a `clientMessageId` inserted meanwhile:
+/// the next read sees it).
+fn is_conflict(e: &Error, started: Instant) -> bool {
+    match e {
+        Error::Storage(s) => {
+            crate::write::retryable(s, crate::write::TRANSIENT, started)
+                || (crate::error::is_duplicate_key(s) && started.elapsed() < CONFLICT_RETRY_WINDOW)
+        }
+        Error::Conflict { code, .. } => {
+            *code == BATCH_CONFLICT && started.elapsed() < CONFLICT_RETRY_WINDOW
+        }
+        _ => false,
+    }
+}
+
+/// Something the batch read changed before it wrote.
+pub(crate) const BATCH_CONFLICT: &str = "batch_conflict";
+
+type Key = (String, String);
+
+fn key(tenant: &TenantId, dialog: &DialogId) -> Key {
+    (tenant.to_string(), dialog.to_string())
+}
+
+/// `{$or: [...]}` of `parts`, or `None` when there are none.
+fn any_of(parts: Vec<Document>) -> Option<Document> {
+    (!parts.is_empty()).then(|| doc! { "$or": parts })
+}
+
+async fn find_all(
+    store: &Store,
+    session: &mut ClientSession,
+    collection: &str,
+    filter: Option<Document>,
+) -> Result<Vec<Document>> {
+    let Some(filter) = filter else {
+        return Ok(Vec::new());
+    };
+    let mut cursor = store
+        .coll(collection)
+        .find(filter)
+        .session(&mut *session)
+        .await?;
+    Ok(cursor.stream(&mut *session).try_collect().await?)
+}
+
+/// What the reads of a batch found.
+struct Found {
+    dialogs: HashMap<Key, Document>,
+    members: HashSet<(String, String, String)>,
+    quoted: HashSet<(String, String, String)>,
+    by_client_id: HashMap<(String, String, String, String), Message>,
+    claims_held: HashSet<usize>,
+}
+
+async fn read_batch(store: &Store, session: &mut ClientSession, jobs: &[Job]) -> Result<Found> {
+    let mut dialog_keys = HashSet::new();
+    let mut dialog_parts = Vec::new();
+    let mut member_parts = Vec::new();
+    let mut quoted_parts = Vec::new();
+    let mut cmid_parts = Vec::new();
+    let mut claim_parts = Vec::new();
+    for j in jobs {
+        let (t, d) = (j.tenant.as_str(), j.dialog.as_str());
+        if dialog_keys.insert(key(&j.tenant, &j.dialog)) {
+            dialog_parts.push(doc! { "tenantId": t, "dialogId": d });
+        }
+        member_parts
+            .push(doc! { "tenantId": t, "dialogId": d, "userId": j.req.sender_id.as_str() });
+        if let Some(q) = &j.req.quoted_message_id {
+            quoted_parts.push(doc! { "tenantId": t, "dialogId": d, "messageId": q.as_str() });
+        }
+        if let Some(c) = &j.req.client_message_id {
+            cmid_parts.push(doc! {
+                "tenantId": t, "dialogId": d, "senderId": j.req.sender_id.as_str(), "clientMessageId": c,
+            });
+        }
+        if let Some(claim) = &j.claim {
+            claim_parts.push(claim.filter());
+        }
+    }
+    let mut found = Found {
+        dialogs: HashMap::new(),
+        members: HashSet::new(),
+        quoted: HashSet::new(),
+        by_client_id: HashMap::new(),
+        claims_held: HashSet::new(),
+    };
+    for d in find_all(store, session, coll::DIALOGS, any_of(dialog_parts)).await? {
+        let k = (docs::s(&d, "tenantId")?, docs::s(&d, "dialogId")?);
+        found.dialogs.insert(k, d);
+    }
+    for m in find_all(store, session, coll::MEMBERS, any_of(member_parts)).await? {
+        found.members.insert((
+            docs::s(&m, "tenantId")?,
+            docs::s(&m, "dialogId")?,
+            docs::s(&m, "userId")?,
+        ));
+    }
+    for q in find_all(store, session, coll::MESSAGES, any_of(quoted_parts)).await? {
+        found.quoted.insert((
+            docs::s(&q, "tenantId")?,
+            docs::s(&q, "dialogId")?,
+            docs::s(&q, "messageId")?,
+        ));
+    }
+    for m in find_all(store, session, coll::MESSAGES, any_of(cmid_parts)).await? {
+        let message = docs::message(&m)?;
+        let k = (
+            message.tenant_id.to_string(),
+            message.dialog_id.to_string(),
+            message.sender_id.to_string(),
+            message.client_message_id.clone().unwrap_or_default(),
+        );
+        found.by_client_id.insert(k, message);
+    }
+    let held = find_all(store, session, coll::IDEMPOTENCY_KEYS, any_of(claim_parts)).await?;
+    for (i, j) in jobs.iter().enumerate() {
+        if let Some(claim) = &j.claim {
+            if held.iter().any(|d| claim.matches(d)) {
+                found.claims_held.insert(i);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The running state of one dialog while seqs are assigned.
+struct Running {
+    old_seq: i64,
+    seq: i64,
+    count: i64,
+    last: Option<Message>,
+}
+
+/// Reads, decides and writes one batch inside the caller's transaction.
+async fn write_batch(
+    store: &Store,
+    session: &mut ClientSession,
+    jobs: &[Job],
+) -> Result<(Vec<Result<(Message, bool)>>, Vec<EventEnvelope>)> {
+    let found = read_batch(store, session, jobs).await?;
+    let now = now_ms();
+    let mut running: HashMap<Key, Running> = HashMap::new();
+    let mut outcomes: Vec<Option<Result<(Message, bool)>>> = Vec::with_capacity(jobs.len());
+    // Sends created in this batch by client id, and repeats of them within the same batch.
+    let mut created_by_cmid: HashMap<(String, String, String, String), usize> = HashMap::new();
+    let mut repeat_of: HashMap<usize, usize> = HashMap::new();
+    let mut message_docs = Vec::new();
+    let mut events = Vec::new();
+    let mut watermarks = Vec::new();
+    let mut replies = Vec::new();
+    for (i, j) in jobs.iter().enumerate() {
+        let (t, d, sender) = (
+            j.tenant.to_string(),
+            j.dialog.to_string(),
+            j.req.sender_id.to_string(),
+        );
+        let Some(dialog_doc) = found.dialogs.get(&(t.clone(), d.clone())) else {
+            outcomes.push(Some(Err(Error::not_found(
+                "dialog_not_found",
+                format!("dialog '{}' does not exist", j.dialog),
+            ))));
+            continue;
+        };
+        if j.claim.is_some() && !found.claims_held.contains(&i) {
+            outcomes.push(Some(Err(idempotency::taken_over(j.claim.as_ref()))));
+            continue;
+        }
+        if let Some(c) = &j.req.client_message_id {
+            let k = (t.clone(), d.clone(), sender.clone(), c.clone());
+            if let Some(original) = found.by_client_id.get(&k) {
+                outcomes.push(Some(
+                    super::same_or_conflict(original, &j.req, &j.message_type).map(|m| (m, false)),
+                ));
+                continue;
+            }
+            if let Some(&first) = created_by_cmid.get(&k) {
+                // Resolved after the loop, once the first one's message exists.
+                outcomes.push(None);
+                repeat_of.insert(i, first);
+                continue;
+            }
+            created_by_cmid.insert(k, i);
+        }
+        let countable = !super::is_system(&j.message_type);
+        let is_member = found
+            .members
+            .contains(&(t.clone(), d.clone(), sender.clone()));
+        if countable && !is_member {
+            outcomes.push(Some(Err(Error::forbidden(
+                "sender_not_member",
+                format!(
+                    "sender '{}' is not a member of dialog '{}'",
+                    j.req.sender_id, j.dialog
+                ),
+            ))));
+            continue;
+        }
+        if let Some(q) = &j.req.quoted_message_id {
+            if !found
+                .quoted
+                .contains(&(t.clone(), d.clone(), q.to_string()))
+            {
+                outcomes.push(Some(Err(Error::not_found(
+                    "quoted_message_not_found",
+                    format!("quoted message '{q}' is not in this dialog"),
+                ))));
+                continue;
+            }
+        }
+        let state = running
+            .entry((t.clone(), d.clone()))
+            .or_insert_with(|| Running {
+                old_seq: docs::u(dialog_doc, "lastSeq") as i64,
+                seq: docs::u(dialog_doc, "lastSeq") as i64,
+                count: docs::u(dialog_doc, "msgCount") as i64,
+                last: None,
+            });
+        state.seq += 1;
+        if countable {
+            state.count += 1;
+        }
+        let (seq, count_at) = (state.seq, state.count);
+        let message_id = ids::message_id();
+        let mut msg_doc = doc! {
+            "tenantId": &t,
+            "messageId": message_id.as_str(),
+            "dialogId": &d,
+            "seq": seq,
+            "senderId": &sender,
+            "content": &j.req.content,
+            "type": &j.message_type,
+            "meta": j.meta.clone(),
+            "createdAt": now,
+            "countAt": count_at,
+        };
+        if let Some(q) = &j.req.quoted_message_id {
+            msg_doc.insert("quotedMessageId", q.as_str());
+        }
+        if let Some(c) = &j.req.client_message_id {
+            msg_doc.insert("clientMessageId", c);
+        }
+        let message = docs::message(&msg_doc)?;
+        if is_member {
+            watermarks.push(doc! {
+                "q": { "tenantId": &t, "dialogId": &d, "userId": &sender },
+                "u": { "$max": { "lastReadSeq": seq, "readCount": count_at } },
+            });
+        }
+        events.push(envelope(
+            &j.tenant,
+            types::MESSAGE_CREATE,
+            "message",
+            message_id.as_str(),
+            Some(&j.dialog),
+            &Actor::user(sender.as_str()),
+            json!({ "message": message }),
+        ));
+        if let Some(claim) = &j.claim {
+            let body = serde_json::to_string(&chat3_sdk::Data::new(&message))
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            replies.push((claim.clone(), body));
+        }
+        state.last = Some(message.clone());
+        message_docs.push(msg_doc);
+        outcomes.push(Some(Ok((message, true))));
+    }
+    if message_docs.is_empty() {
+        return Ok((resolve_repeats(outcomes, &repeat_of, jobs), Vec::new()));
+    }
+
+    // Dialogs: the new lastSeq and count, conditional on what was read.
+    let mut dialog_updates = Vec::new();
+    let mut activity = Vec::new();
+    for ((t, d), state) in &running {
+        let last = state
+            .last
+            .as_ref()
+            .map(plain::to_document)
+            .transpose()?
+            .map(Bson::Document)
+            .unwrap_or(Bson::Null);
+        dialog_updates.push(doc! {
+            "q": { "tenantId": t, "dialogId": d, "lastSeq": state.old_seq },
+            "u": { "$set": { "lastSeq": state.seq, "msgCount": state.count, "updatedAt": now, "lastMessage": last } },
+        });
+        activity.push(doc! {
+            "q": { "tenantId": t, "dialogId": d },
+            "u": { "$max": { "lastActivityAt": now } },
+            "multi": true,
+        });
+    }
+    let expected = dialog_updates.len() as i64;
+    let matched = run_update(store, session, coll::DIALOGS, dialog_updates).await?;
+    if matched != expected {
+        return Err(Error::conflict(
+            BATCH_CONFLICT,
+            "a dialog of the batch changed since it was read",
+        ));
+    }
+    store
+        .coll(coll::MESSAGES)
+        .insert_many(message_docs)
+        .session(&mut *session)
+        .await?;
+    watermarks.extend(activity);
+    run_update(store, session, coll::MEMBERS, watermarks).await?;
+    outbox::stage_many(store, session, &events).await?;
+    for (claim, body) in &replies {
+        idempotency::record_claimed(store, session, claim, 201, body).await?;
+    }
+    Ok((resolve_repeats(outcomes, &repeat_of, jobs), events))
+}
+
+/// A repeat of a `clientMessageId` within one batch gets the first one's message (or 409).
+fn resolve_repeats(
+    outcomes: Vec<Option<Result<(Message, bool)>>>,
+    repeat_of: &HashMap<usize, usize>,
+    jobs: &[Job],
+) -> Vec<Result<(Message, bool)>> {
+    let firsts: Vec<Option<Message>> = outcomes
+        .iter()
+        .map(|o| match o {
+            Some(Ok((m, true))) => Some(m.clone()),
+            _ => None,
+        })
+        .collect();
+    outcomes
+        .into_iter()
+        .enumerate()
+        .map(|(i, o)| match o {
+            Some(r) => r,
+            None => match repeat_of.get(&i).and_then(|&f| firsts[f].as_ref()) {
+                Some(first) => super::same_or_conflict(first, &jobs[i].req, &jobs[i].message_type)
+                    .map(|m| (m, false)),
+                None => Err(Error::Internal("repeat of a send that failed".to_owned())),
+            },
+        })
+        .collect()
+}
+
+/// Runs one `update` command with several statements; returns how many documents matched.
+async fn run_update(
+    store: &Store,
+    session: &mut ClientSession,
+    collection: &str,
+    statements: Vec<Document>,
+) -> Result<i64> {
+    if statements.is_empty() {
+        return Ok(0);
+    }
+    let reply = store
+        .db()
+        .run_command(doc! { "update": collection, "updates": statements, "ordered": true })
+        .session(&mut *session)
+        .await?;
+    if let Ok(errors) = reply.get_array("writeErrors") {
+        if !errors.is_empty() {
+            return Err(Error::Internal(format!(
+                "update of {collection} failed: {errors:?}"
+            )));
+        }
+    }
+    Ok(docs::ts(&reply, "n"))
+}
