@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one command that runs every check of the workspace:
 #
-#   scripts/test.sh                 # fmt check, clippy (-D warnings), cargo test --workspace
+#   scripts/test.sh                 # fmt check, clippy (-D warnings), cargo test --workspace,
+#                                   # scripts/schemathesis.sh
 #   scripts/test.sh -p chat3-api    # arguments replace `--workspace` in `cargo test`
 #
 # It starts its own SecantusDB (in memory, on a free port) and makes sure RabbitMQ is up (see
@@ -9,8 +10,9 @@
 # step even when an earlier one fails (so a CI log shows all problems at once), prints a summary,
 # stops what it started, and exits non-zero if any step failed.
 #
-#   CHAT3_FAIL_FAST=1    stop at the first failing step
-#   CHAT3_SKIP_LINT=1    skip fmt and clippy (quick local test runs)
+#   CHAT3_FAIL_FAST=1           stop at the first failing step
+#   CHAT3_SKIP_LINT=1           skip fmt and clippy (quick local test runs)
+#   CHAT3_SKIP_SCHEMATHESIS=1   skip the Schemathesis step (scripts/schemathesis.sh)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -74,6 +76,11 @@ if [ "$#" -gt 0 ]; then
   step "cargo test $*" cargo test "$@"
 else
   step "cargo test" cargo test --workspace
+fi
+# Schemathesis against both OpenAPI specs, on the storage and broker above (CHAT3_TEST_MONGODB_URI,
+# RABBITMQ_URL). CHAT3_SKIP_SCHEMATHESIS=1 skips it.
+if [ "${CHAT3_SKIP_SCHEMATHESIS:-0}" != 1 ]; then
+  step "schemathesis" scripts/schemathesis.sh
 fi
 
 print_summary
