@@ -178,7 +178,7 @@ pub async fn run(conn: Connection, session: Session, stream: actix_ws::MessageSt
                     }
                 }
                 update = sub.recv() => match update {
-                    Some(u) => step!(out.update(&u).await),
+                    Some(u) => step!(live(&mut out, source.as_ref(), &user, &u).await),
                     None => return End::Kicked(kick_reason()),
                 },
                 _ = beat.tick() => {
@@ -199,6 +199,58 @@ pub async fn run(conn: Connection, session: Session, stream: actix_ws::MessageSt
         let _ = timeout(SEND_TIMEOUT, out.session.close(Some(reason))).await;
     }
     sub.close().await;
+}
+
+/// Sends a live update. When its seq is beyond the next one expected (updates of one user can
+/// be published out of order, e.g. by two workers, or one can be lost with a broker
+/// connection), the missing ones are read from the store first, so the socket still gets every
+/// seq once and in order; the late live copies are dropped by the cursor.
+async fn live(
+    out: &mut Out,
+    source: &dyn UpdateSource,
+    user: &UserId,
+    update: &Update,
+) -> Result<(), End> {
+    if let (Some(seq), Some(last)) = (update.seq, out.cursor.last()) {
+        if seq > last.saturating_add(1) {
+            tracing::debug!(last, seq, "gap in live updates; filling it from the store");
+            fill_gap(out, source, user, last, seq).await?;
+        }
+    }
+    out.update(update).await
+}
+
+/// Sends the stored updates after `last` and before `upto`.
+async fn fill_gap(
+    out: &mut Out,
+    source: &dyn UpdateSource,
+    user: &UserId,
+    last: u64,
+    upto: u64,
+) -> Result<(), End> {
+    let mut replay = Replay::new(source, user, last);
+    loop {
+        match replay.next().await {
+            Ok(Step::Batch(batch)) => {
+                for u in batch.iter().filter(|u| u.seq.is_some_and(|s| s < upto)) {
+                    out.update(u).await?;
+                }
+                if batch.iter().any(|u| u.seq.is_some_and(|s| s + 1 >= upto)) {
+                    return Ok(());
+                }
+            }
+            Ok(Step::Resync { head_seq }) => {
+                out.cursor.reset_to(head_seq);
+                return out.frame(&frames::resync_required(head_seq)).await;
+            }
+            // Not stored (skipped as unreadable, or expired): go on with the live update.
+            Ok(Step::Done) => return Ok(()),
+            Err(e) => {
+                tracing::warn!(error = %e, "filling a gap through the API failed");
+                return Err(End::ReplayFailed);
+            }
+        }
+    }
 }
 
 /// Sends the stored updates after `since`, or `resync:required` when they are gone.

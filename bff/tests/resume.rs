@@ -161,3 +161,44 @@ async fn an_unreachable_api_closes_a_resuming_socket_with_try_again_later() {
         other => panic!("expected a close frame, got {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn live_updates_out_of_order_are_delivered_in_seq_order_once_each() {
+    // Stored: 1..=6. Live they arrive as 1, 4, 2, 3, 6, 5 (two workers publishing one user's
+    // updates): the socket must still see 1..=6 exactly once, in order.
+    let (bff, ann, fake) = bff_with_stored("gaps", 1..=6, 1).await;
+    let (tenant, user) = (bff.tenant.clone(), ann.user.user_id.clone());
+    let mut ws = connect(&bff, &format!("token={}&since=0", ann.token)).await;
+    // The replay from 0 sends everything stored so far.
+    for seq in 1..=6 {
+        assert_eq!(next_frame(&mut ws).await.seq, Some(seq));
+        assert_eq!(next_frame(&mut ws).await.seq, Some(seq));
+    }
+    // The "workers" store 7..=12, then publish them out of order.
+    let more: Vec<_> = (7..=12)
+        .map(|s| message_update(&tenant, &user, s))
+        .collect();
+    fake.updates.lock().unwrap().extend(more.clone());
+    for seq in [7, 10, 8, 9, 12, 11] {
+        bff.publish(&more[seq as usize - 7]).await;
+    }
+    let mut raw_seqs = Vec::new();
+    loop {
+        let f = next_frame(&mut ws).await;
+        if f.event == "chat3:update" {
+            raw_seqs.push(f.seq.unwrap_or(0));
+        }
+        if f.event == "message:new" && f.seq == Some(12) {
+            break;
+        }
+    }
+    assert_eq!(raw_seqs, vec![7, 8, 9, 10, 11, 12]);
+    // Nothing more: a marker after the late copies arrives next.
+    bff.publish(&message_update(&tenant, &user, 13)).await;
+    fake.updates
+        .lock()
+        .unwrap()
+        .push(message_update(&tenant, &user, 13));
+    let next = next_frame(&mut ws).await;
+    assert_eq!((next.event.as_str(), next.seq), ("chat3:update", Some(13)));
+}

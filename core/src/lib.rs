@@ -17,7 +17,6 @@ pub mod plain;
 pub mod service;
 pub mod shutdown;
 pub mod store;
-pub mod stripes;
 pub mod telemetry;
 pub mod tenants;
 pub mod testing;

@@ -169,14 +169,19 @@ pub struct Stack {
     pub sms: chat3_bff::Outbox,
     worker_queue: String,
     worker_shutdown: CancellationToken,
-    worker: Running,
+    workers: Vec<Running>,
     bff_shutdown: CancellationToken,
     bff: Running,
 }
 
 impl Stack {
-    /// Starts API, worker and BFF.
+    /// Starts API, one update worker and BFF.
     pub async fn start(name: &str) -> Self {
+        Self::start_with_workers(name, 1).await
+    }
+
+    /// Starts API, `workers` update workers on one queue, and BFF.
+    pub async fn start_with_workers(name: &str, workers: usize) -> Self {
         let api = TestApi::start(name).await;
         let (tenant, client) = api.tenant("tnt").await;
         let key = api
@@ -195,9 +200,14 @@ impl Stack {
         wc.queue = chat3_core::testing::unique_name("t_worker");
         let worker_queue = wc.queue.clone();
         let worker_shutdown = CancellationToken::new();
-        let worker = chat3_update_worker::start(wc, worker_shutdown.clone())
-            .await
-            .unwrap_or_else(|e| panic!("worker start: {e:#}"));
+        let mut running = Vec::new();
+        for _ in 0..workers.max(1) {
+            running.push(
+                chat3_update_worker::start(wc.clone(), worker_shutdown.clone())
+                    .await
+                    .unwrap_or_else(|e| panic!("worker start: {e:#}")),
+            );
+        }
 
         let bff_mongo = chat3_core::testing::mongo_args(&format!("{name}_bff"));
         let bc = chat3_bff::Config {
@@ -248,7 +258,7 @@ impl Stack {
             sms,
             worker_queue,
             worker_shutdown,
-            worker,
+            workers: running,
             bff_shutdown,
             bff,
         }
@@ -263,7 +273,9 @@ impl Stack {
     pub async fn stop(self) {
         self.bff_shutdown.cancel();
         self.worker_shutdown.cancel();
-        for (what, task) in [("bff", self.bff.task), ("worker", self.worker.task)] {
+        let tasks = std::iter::once(("bff", self.bff.task))
+            .chain(self.workers.into_iter().map(|w| ("worker", w.task)));
+        for (what, task) in tasks {
             match tokio::time::timeout(Duration::from_secs(30), task).await {
                 Ok(Ok(Ok(()))) => {}
                 other => panic!("{what} did not stop cleanly: {other:?}"),

@@ -6,6 +6,7 @@ use chat3_sdk::{CreateDialog, MemberInput};
 use chat3_tests::fixtures::{text, user};
 use chat3_tests::ws::{connect, frames_until_quiet, login, next_frame};
 use chat3_tests::{eventually, Stack};
+use futures_util::StreamExt;
 
 #[tokio::test]
 async fn every_member_gets_sequenced_updates_through_the_api() {
@@ -175,5 +176,68 @@ async fn a_logged_in_user_sees_messages_live_and_resumes_without_duplicates() {
         .map(|f| f.seq)
         .collect();
     assert_eq!(raw_seqs, vec![Some(3), Some(4)]);
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_connected_socket_gets_every_update_once_and_in_order_from_two_workers() {
+    let stack = Stack::start_with_workers("e2e_order", 2).await;
+    let session = login(&stack, "+15550004444").await;
+    let me = session.user.user_id.clone();
+    let c = &stack.client;
+    const DIALOGS: usize = 5;
+    const MESSAGES: usize = 200;
+    let mut dialogs = Vec::new();
+    for i in 0..DIALOGS {
+        let friend = user(&format!("friend{i}"));
+        let d = c
+            .create_dialog(&CreateDialog {
+                members: vec![
+                    MemberInput {
+                        user_id: me.clone(),
+                        user_type: Default::default(),
+                    },
+                    MemberInput {
+                        user_id: friend.clone(),
+                        user_type: Default::default(),
+                    },
+                ],
+                name: None,
+                meta: None,
+                created_by: None,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        dialogs.push((d.dialog_id, friend));
+    }
+    let mut ws = connect(&stack, &session.token, Some(0)).await;
+    // Eight concurrent senders over the user's dialogs, while both workers fan out.
+    let sends = (0..MESSAGES).map(|i| {
+        let (d, friend) = dialogs[i % DIALOGS].clone();
+        async move {
+            c.send_message(&d, &text(friend.as_str(), &format!("m{i}")))
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+        }
+    });
+    futures_util::stream::iter(sends)
+        .buffer_unordered(8)
+        .collect::<Vec<_>>()
+        .await;
+    let total = (DIALOGS + MESSAGES) as u64;
+    let mut seqs = Vec::new();
+    while seqs.last() != Some(&total) {
+        let f = next_frame(&mut ws, Duration::from_secs(30))
+            .await
+            .unwrap_or_else(|| panic!("socket went quiet after seqs {:?}", seqs.last()));
+        if f.event == "chat3:update" {
+            seqs.push(f.seq.unwrap_or(0));
+        }
+    }
+    assert_eq!(
+        seqs,
+        (1..=total).collect::<Vec<_>>(),
+        "every seq once, in order"
+    );
     stack.stop().await;
 }

@@ -57,9 +57,12 @@ pub struct Config {
         default_value = "chat3_update_worker"
     )]
     pub queue: String,
-    /// Deliveries handled concurrently (AMQP prefetch).
-    #[arg(long, env = "CHAT3_UPDATE_WORKER_PREFETCH", default_value_t = 32)]
+    /// Deliveries the broker sends ahead of the acks (AMQP prefetch).
+    #[arg(long, env = "CHAT3_UPDATE_WORKER_PREFETCH", default_value_t = 512)]
     pub prefetch: u16,
+    /// Most events fanned out together (one round of store writes for the batch).
+    #[arg(long, env = "CHAT3_UPDATE_WORKER_BATCH", default_value_t = 256)]
+    pub batch: usize,
     /// In-process attempts for an unexpected failure (neither an outage nor a malformed event)
     /// before the delivery is requeued once, then dead-lettered.
     #[arg(long, env = "CHAT3_UPDATE_WORKER_MAX_ATTEMPTS", default_value_t = 4)]
@@ -101,7 +104,8 @@ impl Config {
             amqp,
             log: default_log(),
             queue: "chat3_update_worker".to_owned(),
-            prefetch: 32,
+            prefetch: 512,
+            batch: 256,
             max_attempts: 4,
             retry_backoff_ms: 200,
             retry_backoff_max_ms: 5000,

@@ -1,5 +1,6 @@
-//! The consume loop: deliveries are handled concurrently up to the prefetch, each acked only after
-//! its updates are stored and published, and settled exactly once:
+//! The consume loop: deliveries are taken in batches (whatever has arrived, up to the batch
+//! size), fanned out together, each acked only after its updates are stored and published, and
+//! settled exactly once:
 //!
 //! - unparseable or malformed events are rejected without requeue (to `{queue}.dlq`);
 //! - failures because the store or the broker is unavailable are retried in process with
@@ -9,8 +10,8 @@
 //!   on the redelivery;
 //! - event types not handled are acked.
 //!
-//! When the consumer channel is lost, deliveries still retrying stop at once (they can no
-//! longer be settled; the broker redelivers them to the next consumer).
+//! When the consumer channel is lost, a batch still retrying stops at once (its deliveries can
+//! no longer be settled; the broker redelivers them to the next consumer).
 //!
 //! On shutdown the consumer is cancelled, deliveries already received are still handled, and the
 //! channel is closed once all of them are settled. A lost connection is re-established.
@@ -21,20 +22,19 @@ use std::time::Duration;
 use chat3_core::bus::Bus;
 use chat3_core::store::Store;
 use chat3_sdk::EventEnvelope;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use lapin::message::Delivery;
 use lapin::options::{
     BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
     BasicRejectOptions,
 };
 use lapin::types::FieldTable;
-use tokio::task::JoinSet;
+use lapin::Channel;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::fanout::{process_event, Kind, ProcessError, Retry};
+use crate::fanout::{prepare, process_batch, Prepared, ProcessError, Retry};
 use crate::topology;
-use chat3_core::stripes::Stripes;
 
 /// Longest wait between two reconnection attempts.
 const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(10);
@@ -49,7 +49,6 @@ pub(crate) struct Ctx {
     pub consumer: Bus,
     pub config: Config,
     pub shutdown: CancellationToken,
-    pub locks: Stripes,
 }
 
 /// How a delivery is settled.
@@ -86,7 +85,7 @@ pub(crate) async fn run(ctx: Arc<Ctx>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One channel's lifetime: declare, consume, and on shutdown drain and close.
+/// One channel's lifetime: declare, consume in batches, and on shutdown drain and close.
 async fn session(ctx: &Arc<Ctx>) -> anyhow::Result<()> {
     let channel = ctx.consumer.channel().await?;
     topology::declare(&channel, &ctx.config, ctx.consumer.events_exchange()).await?;
@@ -102,25 +101,40 @@ async fn session(ctx: &Arc<Ctx>) -> anyhow::Result<()> {
             FieldTable::default(),
         )
         .await?;
-    tracing::info!(queue = %ctx.config.queue, prefetch = ctx.config.prefetch, "consuming events");
+    tracing::info!(queue = %ctx.config.queue, prefetch = ctx.config.prefetch, batch = ctx.config.batch, "consuming events");
 
-    let mut inflight = JoinSet::new();
-    // Cancelled when this channel is gone: its deliveries can no longer be settled.
-    let lost = CancellationToken::new();
+    let max_batch = ctx.config.batch.max(1);
     let result = loop {
-        tokio::select! {
+        let first = tokio::select! {
             _ = ctx.shutdown.cancelled() => break Ok(()),
             next = consumer.next() => match next {
-                Some(Ok(delivery)) => { inflight.spawn(handle(ctx.clone(), delivery, lost.clone())); }
+                Some(Ok(delivery)) => delivery,
                 Some(Err(e)) => break Err(anyhow::Error::from(e)),
                 None => break Err(anyhow::anyhow!("the broker cancelled the consumer")),
             },
-            Some(done) = inflight.join_next(), if !inflight.is_empty() => log_join(done),
+        };
+        // Everything that is already here goes into the same batch.
+        let mut batch = vec![first];
+        let mut ended = None;
+        while batch.len() < max_batch {
+            match consumer.next().now_or_never() {
+                Some(Some(Ok(delivery))) => batch.push(delivery),
+                Some(Some(Err(e))) => {
+                    ended = Some(anyhow::Error::from(e));
+                    break;
+                }
+                Some(None) => {
+                    ended = Some(anyhow::anyhow!("the broker cancelled the consumer"));
+                    break;
+                }
+                None => break,
+            }
+        }
+        handle_batch(ctx, &channel, batch).await;
+        if let Some(e) = ended {
+            break Err(e);
         }
     };
-    if result.is_err() {
-        lost.cancel();
-    }
 
     if result.is_ok() {
         // Stop intake; deliveries the broker already sent arrive before the end of the stream
@@ -131,13 +145,15 @@ async fn session(ctx: &Arc<Ctx>) -> anyhow::Result<()> {
         {
             tracing::warn!(error = %e, "cancelling the consumer failed");
         } else {
+            let mut rest = Vec::new();
             while let Some(Ok(delivery)) = consumer.next().await {
-                inflight.spawn(handle(ctx.clone(), delivery, lost.clone()));
+                rest.push(delivery);
+            }
+            while !rest.is_empty() {
+                let tail = rest.split_off(rest.len().min(max_batch));
+                handle_batch(ctx, &channel, std::mem::replace(&mut rest, tail)).await;
             }
         }
-    }
-    while let Some(done) = inflight.join_next().await {
-        log_join(done);
     }
     if channel.status().connected() {
         if let Err(e) = channel.close(200, "shutdown").await {
@@ -147,16 +163,128 @@ async fn session(ctx: &Arc<Ctx>) -> anyhow::Result<()> {
     result
 }
 
-fn log_join(done: Result<(), tokio::task::JoinError>) {
-    if let Err(e) = done {
-        tracing::error!(error = %e, "delivery task panicked");
+/// Handles one batch of deliveries and settles each exactly once. Events that cannot be read
+/// or lack what their type needs are dead-lettered on their own; the others are fanned out
+/// together. When the batch fails for a reason retrying cannot fix, its events are tried one by
+/// one, so that one bad event does not take the others with it.
+#[tracing::instrument(skip_all, fields(deliveries = deliveries.len()))]
+async fn handle_batch(ctx: &Ctx, channel: &Channel, deliveries: Vec<Delivery>) {
+    let mut ready: Vec<(Delivery, Prepared)> = Vec::with_capacity(deliveries.len());
+    for delivery in deliveries {
+        let event: EventEnvelope = match serde_json::from_slice(&delivery.data) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!(error = %e, routing_key = %delivery.routing_key, "unparseable event; dead-lettering");
+                settle(&delivery, Outcome::DeadLetter).await;
+                continue;
+            }
+        };
+        match prepare(event) {
+            Ok(Some(p)) => ready.push((delivery, p)),
+            Ok(None) => settle(&delivery, Outcome::Ack).await,
+            Err(e) => {
+                tracing::warn!(error = %e, "event cannot be processed; dead-lettering");
+                settle(&delivery, Outcome::DeadLetter).await;
+            }
+        }
+    }
+    if ready.is_empty() {
+        return;
+    }
+    let events: Vec<Prepared> = ready.iter().map(|(_, p)| p.clone()).collect();
+    match attempt(ctx, channel, &events).await {
+        Attempt::Done => settle_all(&ready, Outcome::Ack).await,
+        Attempt::Requeue => settle_all(&ready, Outcome::Requeue).await,
+        Attempt::Failed(e) if ready.len() == 1 => {
+            let (delivery, p) = &ready[0];
+            settle(delivery, give_up(&p.event, &e, delivery.redelivered)).await;
+        }
+        Attempt::Failed(e) => {
+            tracing::warn!(error = %e, events = ready.len(), "batch failed; trying its events one by one");
+            for (delivery, p) in &ready {
+                let outcome = match attempt(ctx, channel, std::slice::from_ref(p)).await {
+                    Attempt::Done => Outcome::Ack,
+                    Attempt::Requeue => Outcome::Requeue,
+                    Attempt::Failed(e) => give_up(&p.event, &e, delivery.redelivered),
+                };
+                settle(delivery, outcome).await;
+            }
+        }
     }
 }
 
-/// Handles one delivery and settles it exactly once.
-#[tracing::instrument(skip_all, fields(delivery_tag = delivery.delivery_tag, redelivered = delivery.redelivered))]
-async fn handle(ctx: Arc<Ctx>, delivery: Delivery, lost: CancellationToken) {
-    let outcome = decide(&ctx, &delivery, &lost).await;
+/// What came of fanning out a batch (with its retries).
+enum Attempt {
+    /// Stored and published.
+    Done,
+    /// Give it back to the broker (outage past the budget, shutdown, channel lost).
+    Requeue,
+    /// Failed for a reason retrying did not fix.
+    Failed(ProcessError),
+}
+
+/// Fans out `events`, retrying as the failure's class says (see the module docs).
+async fn attempt(ctx: &Ctx, channel: &Channel, events: &[Prepared]) -> Attempt {
+    let started = tokio::time::Instant::now();
+    let mut bounded_failures = 0;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let failure = match process_batch(&ctx.store, &ctx.publisher, events).await {
+            Ok(n) => {
+                tracing::debug!(
+                    events = events.len(),
+                    updates = n,
+                    attempt,
+                    "batch fanned out"
+                );
+                return Attempt::Done;
+            }
+            Err(e) => e,
+        };
+        match failure.retry() {
+            Retry::Never => return Attempt::Failed(failure),
+            Retry::UntilAvailable if started.elapsed() >= ctx.config.retry_budget() => {
+                tracing::warn!(error = %failure, "still unavailable after the retry budget; requeueing");
+                return Attempt::Requeue;
+            }
+            Retry::UntilAvailable => {
+                tracing::info!(error = %failure, attempt, "unavailable; retrying");
+            }
+            Retry::Bounded => {
+                bounded_failures += 1;
+                if bounded_failures >= ctx.config.max_attempts.max(1) {
+                    return Attempt::Failed(failure);
+                }
+            }
+        }
+        if ctx.shutdown.is_cancelled() {
+            tracing::warn!(error = %failure, "shutting down during retries; requeueing");
+            return Attempt::Requeue;
+        }
+        if !channel.status().connected() {
+            // The deliveries can no longer be settled here; the broker redelivers them.
+            tracing::info!("consumer channel lost; the broker redelivers");
+            return Attempt::Requeue;
+        }
+        tokio::select! {
+            _ = ctx.shutdown.cancelled() => {
+                tracing::warn!(error = %failure, "shutting down during retries; requeueing");
+                return Attempt::Requeue;
+            }
+            _ = tokio::time::sleep(ctx.config.retry_delay(attempt)) => {}
+        }
+    }
+}
+
+async fn settle_all(items: &[(Delivery, Prepared)], outcome: Outcome) {
+    for (delivery, _) in items {
+        settle(delivery, outcome).await;
+    }
+}
+
+/// Settles one delivery exactly once.
+async fn settle(delivery: &Delivery, outcome: Outcome) {
     let settled = match outcome {
         Outcome::Ack => delivery.ack(BasicAckOptions::default()).await,
         Outcome::Requeue => {
@@ -175,69 +303,11 @@ async fn handle(ctx: Arc<Ctx>, delivery: Delivery, lost: CancellationToken) {
     }
 }
 
-async fn decide(ctx: &Ctx, delivery: &Delivery, lost: &CancellationToken) -> Outcome {
-    let event: EventEnvelope = match serde_json::from_slice(&delivery.data) {
-        Ok(e) => e,
-        Err(e) => {
-            tracing::warn!(error = %e, routing_key = %delivery.routing_key, "unparseable event; dead-lettering");
-            return Outcome::DeadLetter;
-        }
-    };
-    if Kind::of(&event.event_type).is_none() {
-        tracing::debug!(event_id = %event.event_id, event_type = %event.event_type, "event type not handled; acking");
-        return Outcome::Ack;
-    }
-    let started = tokio::time::Instant::now();
-    let mut bounded_failures = 0;
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let failure = match process_event(&ctx.store, &ctx.publisher, &ctx.locks, &event).await {
-            Ok(n) => {
-                tracing::debug!(event_id = %event.event_id, updates = n, attempt, "event fanned out");
-                return Outcome::Ack;
-            }
-            Err(e) => e,
-        };
-        match failure.retry() {
-            Retry::Never => {
-                tracing::warn!(event_id = %event.event_id, error = %failure, "event cannot be processed; dead-lettering");
-                return Outcome::DeadLetter;
-            }
-            Retry::UntilAvailable if started.elapsed() >= ctx.config.retry_budget() => {
-                tracing::warn!(event_id = %event.event_id, error = %failure, "still unavailable after the retry budget; requeueing");
-                return Outcome::Requeue;
-            }
-            Retry::UntilAvailable => {
-                tracing::info!(event_id = %event.event_id, error = %failure, attempt, "unavailable; retrying");
-            }
-            Retry::Bounded => {
-                bounded_failures += 1;
-                if bounded_failures >= ctx.config.max_attempts.max(1) {
-                    return give_up(&event, &failure, delivery.redelivered);
-                }
-            }
-        }
-        if ctx.shutdown.is_cancelled() {
-            return requeue_on_shutdown(&event, &failure);
-        }
-        tokio::select! {
-            _ = ctx.shutdown.cancelled() => return requeue_on_shutdown(&event, &failure),
-            _ = lost.cancelled() => {
-                tracing::info!(event_id = %event.event_id, "consumer channel lost; the broker redelivers");
-                return Outcome::Requeue;
-            }
-            _ = tokio::time::sleep(ctx.config.retry_delay(attempt)) => {}
-        }
-    }
-}
-
-fn requeue_on_shutdown(event: &EventEnvelope, failure: &ProcessError) -> Outcome {
-    tracing::warn!(event_id = %event.event_id, error = %failure, "shutting down during retries; requeueing");
-    Outcome::Requeue
-}
-
 fn give_up(event: &EventEnvelope, failure: &ProcessError, redelivered: bool) -> Outcome {
+    if matches!(failure.retry(), Retry::Never) {
+        tracing::warn!(event_id = %event.event_id, error = %failure, "event cannot be processed; dead-lettering");
+        return Outcome::DeadLetter;
+    }
     if redelivered {
         tracing::error!(event_id = %event.event_id, error = %failure, "retries exhausted on a redelivery; dead-lettering");
         Outcome::DeadLetter

@@ -1,20 +1,18 @@
-//! One event in, one update per recipient out: decide the recipients, store their updates with
-//! per-user seqs (reading current state after each head, see `chat3_core::updates`), then publish
-//! every update on the updates exchange.
+//! Events in, one update per recipient out, a batch of events at a time: decide the recipients
+//! (one query for the whole batch), store their updates with per-user seqs (reading current
+//! state after the heads, see `chat3_core::updates::fan_out_batch`), then publish every update
+//! on the updates exchange, each user's in seq order.
 
-use chat3_core::bus::{Bus, BusError};
+use std::collections::HashMap;
+
+use chat3_core::bus::{Bus, BusError, Outgoing};
 use chat3_core::events::types;
 use chat3_core::store::Store;
-use chat3_core::updates::{self, Planned};
-use chat3_sdk::{DialogId, EventEnvelope, Update, UpdateType, UserId};
-use futures_util::{StreamExt, TryStreamExt};
+use chat3_core::updates::{self, Planned, Work};
+use chat3_sdk::{DialogId, EventEnvelope, TenantId, Update, UpdateType, UserId};
 use serde_json::{json, Map, Value};
 
 use crate::state;
-use chat3_core::stripes::Stripes;
-
-/// Updates published concurrently for one event.
-const PUBLISH_CONCURRENCY: usize = 16;
 
 /// Why an event could not be turned into updates.
 #[derive(Debug, thiserror::Error)]
@@ -88,129 +86,242 @@ impl Kind {
     }
 }
 
+/// An event checked and ready to fan out.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The event.
+    pub event: EventEnvelope,
+    /// Its kind.
+    pub kind: Kind,
+    /// The dialog it concerns.
+    pub dialog: DialogId,
+    /// The message of a `message.create`.
+    pub message_id: Option<String>,
+    /// The reader of a `dialog.read`.
+    pub reader: Option<UserId>,
+}
+
+impl Prepared {
+    fn dialog_key(&self) -> state::DialogKey {
+        (self.event.tenant_id.clone(), self.dialog.clone())
+    }
+}
+
+/// Checks one event: `None` for types not handled, `Poison` when it lacks what its type needs.
+pub fn prepare(event: EventEnvelope) -> Result<Option<Prepared>, ProcessError> {
+    let Some(kind) = Kind::of(&event.event_type) else {
+        return Ok(None);
+    };
+    let dialog = dialog_of(&event)?;
+    let message_id = match kind {
+        Kind::MessageCreate => Some(message_id_of(&event)?),
+        _ => None,
+    };
+    let reader = match kind {
+        Kind::DialogRead => Some(field_id(&event.data, "userId")?),
+        _ => None,
+    };
+    Ok(Some(Prepared {
+        event,
+        kind,
+        dialog,
+        message_id,
+        reader,
+    }))
+}
+
 /// Stores and publishes the updates of one event; returns how many were published. Events of
 /// types not handled return 0. Safe to repeat: a second run re-publishes the stored updates.
 #[tracing::instrument(skip_all, fields(event_id = %event.event_id, tenant = %event.tenant_id, event_type = %event.event_type), err)]
 pub async fn process_event(
     store: &Store,
     bus: &Bus,
-    locks: &Stripes,
     event: &EventEnvelope,
 ) -> Result<usize, ProcessError> {
-    let Some(kind) = Kind::of(&event.event_type) else {
-        return Ok(0);
-    };
-    let stored = store_updates(store, locks, event, kind).await?;
+    match prepare(event.clone())? {
+        None => Ok(0),
+        Some(p) => process_batch(store, bus, &[p]).await,
+    }
+}
+
+/// Stores and publishes the updates of a batch of events; returns how many were published.
+/// Safe to repeat: a second run re-publishes the stored updates.
+#[tracing::instrument(skip_all, fields(events = batch.len()), err)]
+pub async fn process_batch(
+    store: &Store,
+    bus: &Bus,
+    batch: &[Prepared],
+) -> Result<usize, ProcessError> {
+    let stored = store_batch(store, batch).await?;
     publish(bus, &stored).await?;
     Ok(stored.len())
 }
 
-/// Decides the recipients and stores their updates (no publishing).
-#[tracing::instrument(skip_all, fields(event_id = %event.event_id), err)]
-pub async fn store_updates(
-    store: &Store,
-    locks: &Stripes,
-    event: &EventEnvelope,
-    kind: Kind,
-) -> Result<Vec<Update>, ProcessError> {
-    let tenant = &event.tenant_id;
-    let dialog_id = dialog_of(event)?;
-    let recipients: Vec<UserId> = match kind {
-        Kind::DialogRead => vec![field_id(&event.data, "userId")?],
-        Kind::DialogCreate | Kind::MemberAdd | Kind::MessageCreate => {
-            state::member_ids(store, tenant, &dialog_id).await?
-        }
+/// Decides the recipients of a batch and stores their updates (no publishing); the updates come
+/// back sorted by (tenant, user, seq), the order to publish them in.
+#[tracing::instrument(skip_all, fields(events = batch.len()), err)]
+pub async fn store_batch(store: &Store, batch: &[Prepared]) -> Result<Vec<Update>, ProcessError> {
+    let mut member_dialogs: Vec<state::DialogKey> = batch
+        .iter()
+        .filter(|p| p.kind != Kind::DialogRead)
+        .map(Prepared::dialog_key)
+        .collect();
+    member_dialogs.sort();
+    member_dialogs.dedup();
+    let members_of = if member_dialogs.is_empty() {
+        HashMap::new()
+    } else {
+        state::member_ids(store, &member_dialogs).await?
     };
-    let message_id = match kind {
-        Kind::MessageCreate => Some(message_id_of(event)?),
-        _ => None,
-    };
-    if recipients.is_empty() {
-        tracing::debug!(dialog_id = %dialog_id, "no recipients");
-        return Ok(Vec::new());
-    }
-
-    let load = |users: Vec<UserId>| {
-        let dialog_id = dialog_id.clone();
-        let message_id = message_id.clone();
-        async move {
-            let Some(dialog) = state::dialog(store, tenant, &dialog_id).await? else {
-                return Ok(Vec::new());
-            };
-            let members = state::members(store, tenant, &dialog_id, &users).await?;
-            let message = match &message_id {
-                Some(id) => Some(
-                    state::message(store, tenant, id)
-                        .await?
-                        .or_else(|| event.data.get("message").cloned())
-                        .unwrap_or(Value::Null),
-                ),
-                None => None,
-            };
-            Ok(members
-                .into_iter()
-                .map(|m| {
-                    let mut data = Map::new();
-                    data.insert("dialog".into(), state::dialog_view(&dialog, &m));
-                    match kind {
-                        Kind::MessageCreate => {
-                            data.insert("message".into(), message.clone().unwrap_or(Value::Null));
-                        }
-                        Kind::MemberAdd => {
-                            data.insert("member".into(), state::member_view(&dialog, &m));
-                            let added = event.data.get("members").cloned().unwrap_or(json!([]));
-                            data.insert("members".into(), added);
-                        }
-                        Kind::DialogCreate | Kind::DialogRead => {
-                            data.insert("member".into(), state::member_view(&dialog, &m));
-                        }
-                    }
-                    Planned {
-                        user_id: m.user_id,
-                        user_type: m.user_type,
-                        data: Value::Object(data),
-                    }
-                })
-                .collect())
-        }
-    };
-    let _held = locks.lock(recipients.iter().map(|u| (tenant, u))).await;
-    Ok(updates::fan_out(store, event, kind.update_type(), recipients, load).await?)
+    let work: Vec<Work<'_>> = batch
+        .iter()
+        .map(|p| Work {
+            event: &p.event,
+            update_type: p.kind.update_type(),
+            users: match &p.reader {
+                Some(reader) => vec![reader.clone()],
+                None => members_of.get(&p.dialog_key()).cloned().unwrap_or_default(),
+            },
+        })
+        .collect();
+    let load = |pending: Vec<Vec<UserId>>| load_state(store, batch, pending);
+    let stored = updates::fan_out_batch(store, &work, load).await?;
+    let mut all: Vec<Update> = stored.into_iter().flatten().collect();
+    all.sort_by(|a, b| {
+        (a.tenant_id.as_str(), a.user_id.as_str(), a.seq).cmp(&(
+            b.tenant_id.as_str(),
+            b.user_id.as_str(),
+            b.seq,
+        ))
+    });
+    Ok(all)
 }
 
-/// Publishes each update with routing key `update.{tenant}.{userType}.{user}.{updateType}` and
-/// message id = update id, waiting for the broker's confirms.
+/// What each recipient of `batch` receives, read from current state (after their heads):
+/// `pending` names, per event, the users asked for.
+async fn load_state(
+    store: &Store,
+    batch: &[Prepared],
+    pending: Vec<Vec<UserId>>,
+) -> chat3_core::Result<Vec<Vec<Planned>>> {
+    let mut keys: Vec<state::DialogKey> = batch.iter().map(Prepared::dialog_key).collect();
+    keys.sort();
+    keys.dedup();
+    let dialogs = state::dialogs(store, &keys).await?;
+    let mut wanted: HashMap<state::DialogKey, Vec<UserId>> = HashMap::new();
+    for (p, users) in batch.iter().zip(&pending) {
+        wanted
+            .entry(p.dialog_key())
+            .or_default()
+            .extend(users.iter().cloned());
+    }
+    let members = state::members(store, &wanted).await?;
+    let ids: Vec<(TenantId, String)> = batch
+        .iter()
+        .filter_map(|p| Some((p.event.tenant_id.clone(), p.message_id.clone()?)))
+        .collect();
+    let messages = if ids.is_empty() {
+        HashMap::new()
+    } else {
+        state::messages(store, &ids).await?
+    };
+    Ok(batch
+        .iter()
+        .zip(&pending)
+        .map(|(p, users)| {
+            let key = p.dialog_key();
+            let Some(dialog) = dialogs.get(&key) else {
+                return Vec::new();
+            };
+            let message = p.message_id.as_ref().map(|id| {
+                messages
+                    .get(&(p.event.tenant_id.clone(), id.clone()))
+                    .cloned()
+                    .or_else(|| p.event.data.get("message").cloned())
+                    .unwrap_or(Value::Null)
+            });
+            users
+                .iter()
+                .filter_map(|u| {
+                    let m = members.get(&(key.clone(), u.clone()))?;
+                    Some(plan(p, dialog, m, message.as_ref()))
+                })
+                .collect()
+        })
+        .collect())
+}
+
+/// What one recipient of `p` receives.
+fn plan(
+    p: &Prepared,
+    dialog: &state::DialogState,
+    m: &state::MemberState,
+    message: Option<&Value>,
+) -> Planned {
+    let mut data = Map::new();
+    data.insert("dialog".into(), state::dialog_view(dialog, m));
+    match p.kind {
+        Kind::MessageCreate => {
+            data.insert("message".into(), message.cloned().unwrap_or(Value::Null));
+        }
+        Kind::MemberAdd => {
+            data.insert("member".into(), state::member_view(dialog, m));
+            let added = p.event.data.get("members").cloned().unwrap_or(json!([]));
+            data.insert("members".into(), added);
+        }
+        Kind::DialogCreate | Kind::DialogRead => {
+            data.insert("member".into(), state::member_view(dialog, m));
+        }
+    }
+    Planned {
+        user_id: m.user_id.clone(),
+        user_type: m.user_type.clone(),
+        data: Value::Object(data),
+    }
+}
+
+/// Publishes `stored` in the given order (so each user's updates go out in seq order) with
+/// routing key `update.{tenant}.{userType}.{user}.{updateType}` and message id = update id,
+/// waiting for the broker's confirms. An update that can never be sent (its routing key does
+/// not fit AMQP) is logged and skipped: it stays readable in the user's feed, and the others
+/// still go out.
 #[tracing::instrument(skip_all, fields(updates = stored.len()), err)]
 pub async fn publish(bus: &Bus, stored: &[Update]) -> Result<(), ProcessError> {
-    // Futures collected first: a closure inside the stream trips the `Send` check of `spawn`.
-    let sends: Vec<_> = stored.iter().map(|u| publish_one(bus, u)).collect();
-    futures_util::stream::iter(sends)
-        .buffer_unordered(PUBLISH_CONCURRENCY)
-        .try_collect::<Vec<()>>()
-        .await
-        .map(|_| ())
-}
-
-/// Publishes one update. One that can never be sent (its routing key does not fit AMQP) is
-/// logged and skipped: it stays readable in the user's feed, and the other recipients of the
-/// event still get theirs.
-async fn publish_one(bus: &Bus, update: &Update) -> Result<(), ProcessError> {
-    let body = serde_json::to_vec(update)
-        .map_err(|e| ProcessError::Poison(format!("update not encodable: {e}")))?;
-    match bus
-        .publish_json(
-            bus.updates_exchange(),
-            &updates::routing_key(update),
-            &update.update_id,
-            &body,
-        )
-        .await
+    let encoded: Vec<(String, Vec<u8>)> = stored
+        .iter()
+        .map(|u| {
+            serde_json::to_vec(u)
+                .map(|body| (updates::routing_key(u), body))
+                .map_err(|e| ProcessError::Poison(format!("update not encodable: {e}")))
+        })
+        .collect::<Result<_, _>>()?;
+    let items: Vec<Outgoing<'_>> = stored
+        .iter()
+        .zip(&encoded)
+        .map(|(u, (key, body))| Outgoing {
+            routing_key: key,
+            message_id: &u.update_id,
+            body,
+        })
+        .collect();
+    let mut failure = None;
+    for (u, result) in stored
+        .iter()
+        .zip(bus.publish_many(bus.updates_exchange(), &items).await)
     {
-        Err(e) if e.is_permanent() => {
-            tracing::error!(update_id = %update.update_id, user_id = %update.user_id, error = %e, "update cannot be published; it stays in the feed");
-            Ok(())
+        match result {
+            Ok(()) => {}
+            Err(e) if e.is_permanent() => {
+                tracing::error!(update_id = %u.update_id, user_id = %u.user_id, error = %e, "update cannot be published; it stays in the feed");
+            }
+            Err(e) => {
+                failure.get_or_insert(e);
+            }
         }
-        other => Ok(other?),
+    }
+    match failure {
+        Some(e) => Err(ProcessError::Publish(e)),
+        None => Ok(()),
     }
 }
 

@@ -15,7 +15,6 @@ use std::sync::Arc;
 use chat3_core::bus::Bus;
 use chat3_core::service::Running;
 use chat3_core::store::Store;
-use chat3_core::stripes::Stripes;
 use chat3_core::updates;
 use tokio_util::sync::CancellationToken;
 
@@ -39,7 +38,6 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         consumer,
         config,
         shutdown,
-        locks: Stripes::default(),
     });
     let task = tokio::spawn(consumer::run(ctx));
     Ok(Running { addr: None, task })

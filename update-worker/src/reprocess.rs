@@ -15,7 +15,6 @@ use tokio_util::sync::CancellationToken;
 use crate::config::ReprocessArgs;
 use crate::fanout::process_event;
 use crate::replay::{pacer, progress_bar};
-use chat3_core::stripes::Stripes;
 
 /// What a reprocess run did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +63,6 @@ pub async fn run(
 
     updates::ensure_indexes(&store, args.retention.duration()).await?;
     let bus = Bus::connect(args.amqp.clone()).await?;
-    let locks = Stripes::new(1);
     let bar = progress_bar(matched, args.quiet);
     let mut pace = pacer(args.rate);
     let mut cursor = events
@@ -84,7 +82,7 @@ pub async fn run(
             summary.failed += 1;
             continue;
         };
-        match process_event(&store, &bus, &locks, &event).await {
+        match process_event(&store, &bus, &event).await {
             Ok(n) => {
                 summary.processed += 1;
                 summary.published += n as u64;
@@ -106,7 +104,7 @@ fn envelope(doc: &Document) -> Option<EventEnvelope> {
     let parsed = doc
         .get_document("envelope")
         .map_err(|e| e.to_string())
-        .and_then(|e| bson::from_document(e.clone()).map_err(|e| e.to_string()));
+        .and_then(|e| chat3_core::plain::from_document(e).map_err(|e| e.to_string()));
     match parsed {
         Ok(event) => Some(event),
         Err(e) => {

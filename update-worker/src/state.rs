@@ -1,12 +1,18 @@
-//! Current state the updates carry, read straight from the API's collections: the dialog, the
-//! recipients' memberships and the message, shaped into the per-recipient views clients get.
+//! Current state the updates carry, read straight from the API's collections for a whole batch
+//! of events at once (one query per collection): dialogs, memberships and messages, shaped into
+//! the per-recipient views clients get.
+
+use std::collections::HashMap;
 
 use bson::{doc, Document};
 use chat3_core::docs;
-use chat3_core::store::{coll, scoped, Store};
+use chat3_core::store::{coll, Store};
 use chat3_sdk::{DialogId, Member, TenantId, UserId, UserType};
 use futures_util::TryStreamExt;
 use serde_json::{json, Value};
+
+/// A dialog of a tenant.
+pub type DialogKey = (TenantId, DialogId);
 
 /// The fields of a `dialogs` document an update needs.
 #[derive(Debug, Clone)]
@@ -42,6 +48,20 @@ impl MemberState {
     pub fn unread(&self, dialog: &DialogState) -> u64 {
         dialog.msg_count.saturating_sub(self.read_count)
     }
+
+    fn from_doc(d: &Document) -> Option<Self> {
+        Some(MemberState {
+            user_id: d.get_str("userId").ok()?.parse().ok()?,
+            user_type: d
+                .get_str("userType")
+                .ok()
+                .and_then(|t| t.parse().ok())
+                .unwrap_or_default(),
+            last_read_seq: docs::u(d, "lastReadSeq"),
+            read_count: docs::u(d, "readCount"),
+            joined_at: docs::ts(d, "joinedAt"),
+        })
+    }
 }
 
 /// `{dialogId, name, lastSeq, unreadCount, lastReadSeq}` as seen by `member`.
@@ -66,99 +86,138 @@ pub fn member_view(dialog: &DialogState, member: &MemberState) -> Value {
     })
 }
 
-/// The user ids of the dialog's current members.
+async fn find(
+    store: &Store,
+    collection: &str,
+    parts: Vec<Document>,
+) -> chat3_core::Result<Vec<Document>> {
+    if parts.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(store
+        .coll(collection)
+        .find(doc! { "$or": parts })
+        .await?
+        .try_collect()
+        .await?)
+}
+
+fn dialog_key(d: &Document) -> Option<DialogKey> {
+    Some((
+        d.get_str("tenantId").ok()?.parse().ok()?,
+        d.get_str("dialogId").ok()?.parse().ok()?,
+    ))
+}
+
+/// The user ids of the current members of each of `dialogs`.
 pub async fn member_ids(
     store: &Store,
-    tenant: &TenantId,
-    dialog: &DialogId,
-) -> chat3_core::Result<Vec<UserId>> {
-    let docs: Vec<Document> = store
+    dialogs: &[DialogKey],
+) -> chat3_core::Result<HashMap<DialogKey, Vec<UserId>>> {
+    let parts: Vec<Document> = by_tenant(dialogs)
+        .into_iter()
+        .map(|(t, ds)| doc! { "tenantId": t, "dialogId": { "$in": ds } })
+        .collect();
+    let mut out: HashMap<DialogKey, Vec<UserId>> = HashMap::new();
+    let docs = store
         .coll(coll::MEMBERS)
-        .find(scoped(tenant, doc! { "dialogId": dialog.as_str() }))
-        .projection(doc! { "userId": 1 })
+        .find(doc! { "$or": parts })
+        .projection(doc! { "tenantId": 1, "dialogId": 1, "userId": 1 })
         .await?
-        .try_collect()
+        .try_collect::<Vec<Document>>()
         .await?;
-    Ok(docs
-        .iter()
-        .filter_map(|d| d.get_str("userId").ok()?.parse().ok())
-        .collect())
+    for d in docs {
+        let (Some(k), Some(u)) = (
+            dialog_key(&d),
+            d.get_str("userId").ok().and_then(|u| u.parse().ok()),
+        ) else {
+            continue;
+        };
+        out.entry(k).or_default().push(u);
+    }
+    Ok(out)
 }
 
-/// The dialog, or `None` when it does not exist (any more).
-pub async fn dialog(
-    store: &Store,
-    tenant: &TenantId,
-    dialog: &DialogId,
-) -> chat3_core::Result<Option<DialogState>> {
-    let found = store
-        .coll(coll::DIALOGS)
-        .find_one(scoped(tenant, doc! { "dialogId": dialog.as_str() }))
-        .await?;
-    Ok(found.map(|d| DialogState {
-        dialog_id: dialog.clone(),
-        name: d.get_str("name").ok().map(str::to_owned),
-        last_seq: docs::u(&d, "lastSeq"),
-        msg_count: docs::u(&d, "msgCount"),
-    }))
+fn by_tenant(dialogs: &[DialogKey]) -> HashMap<&str, Vec<&str>> {
+    let mut m: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (t, d) in dialogs {
+        m.entry(t.as_str()).or_default().push(d.as_str());
+    }
+    m
 }
 
-/// The memberships of `users` in the dialog (users who are not members are left out).
-pub async fn members(
+/// The dialogs that exist (any more) among `dialogs`.
+pub async fn dialogs(
     store: &Store,
-    tenant: &TenantId,
-    dialog: &DialogId,
-    users: &[UserId],
-) -> chat3_core::Result<Vec<MemberState>> {
-    let ids: Vec<&str> = users.iter().map(UserId::as_str).collect();
-    let docs: Vec<Document> = store
-        .coll(coll::MEMBERS)
-        .find(scoped(
-            tenant,
-            doc! { "dialogId": dialog.as_str(), "userId": { "$in": ids } },
-        ))
+    dialogs: &[DialogKey],
+) -> chat3_core::Result<HashMap<DialogKey, DialogState>> {
+    let parts = by_tenant(dialogs)
+        .into_iter()
+        .map(|(t, ds)| doc! { "tenantId": t, "dialogId": { "$in": ds } })
+        .collect();
+    Ok(find(store, coll::DIALOGS, parts)
         .await?
-        .try_collect()
-        .await?;
-    Ok(docs
         .iter()
         .filter_map(|d| {
-            let user_id = d.get_str("userId").ok()?.parse().ok()?;
-            let user_type = d
-                .get_str("userType")
-                .ok()
-                .and_then(|t| t.parse().ok())
-                .unwrap_or_default();
-            Some(MemberState {
-                user_id,
-                user_type,
-                last_read_seq: docs::u(d, "lastReadSeq"),
-                read_count: docs::u(d, "readCount"),
-                joined_at: docs::ts(d, "joinedAt"),
-            })
+            let key = dialog_key(d)?;
+            let state = DialogState {
+                dialog_id: key.1.clone(),
+                name: d.get_str("name").ok().map(str::to_owned),
+                last_seq: docs::u(d, "lastSeq"),
+                msg_count: docs::u(d, "msgCount"),
+            };
+            Some((key, state))
         })
         .collect())
 }
 
-/// The stored message as sdk `Message` JSON, or `None` when it is not stored (any more) or
-/// cannot be read (the event's copy is used then).
-pub async fn message(
+/// The memberships of the given users in the given dialogs (users who are not members are
+/// left out).
+pub async fn members(
     store: &Store,
-    tenant: &TenantId,
-    message_id: &str,
-) -> chat3_core::Result<Option<Value>> {
-    let Some(found) = store
-        .coll(coll::MESSAGES)
-        .find_one(scoped(tenant, doc! { "messageId": message_id }))
+    wanted: &HashMap<DialogKey, Vec<UserId>>,
+) -> chat3_core::Result<HashMap<(DialogKey, UserId), MemberState>> {
+    let parts = wanted
+        .iter()
+        .filter(|(_, users)| !users.is_empty())
+        .map(|((t, d), users)| {
+            let ids: Vec<&str> = users.iter().map(UserId::as_str).collect();
+            doc! { "tenantId": t.as_str(), "dialogId": d.as_str(), "userId": { "$in": ids } }
+        })
+        .collect();
+    Ok(find(store, coll::MEMBERS, parts)
         .await?
-    else {
-        return Ok(None);
-    };
-    match docs::message(&found) {
-        Ok(m) => Ok(Some(json!(m))),
-        Err(e) => {
-            tracing::warn!(message_id, error = %e, "stored message has an unexpected shape; using the event's copy");
-            Ok(None)
-        }
+        .iter()
+        .filter_map(|d| {
+            let m = MemberState::from_doc(d)?;
+            Some(((dialog_key(d)?, m.user_id.clone()), m))
+        })
+        .collect())
+}
+
+/// The stored messages among `ids` (tenant, message id) as sdk `Message` JSON; one that is not
+/// stored (any more) or cannot be read is left out (the event's copy is used then).
+pub async fn messages(
+    store: &Store,
+    ids: &[(TenantId, String)],
+) -> chat3_core::Result<HashMap<(TenantId, String), Value>> {
+    let mut m: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (t, id) in ids {
+        m.entry(t.as_str()).or_default().push(id.as_str());
     }
+    let parts = m
+        .into_iter()
+        .map(|(t, ids)| doc! { "tenantId": t, "messageId": { "$in": ids } })
+        .collect();
+    Ok(find(store, coll::MESSAGES, parts)
+        .await?
+        .iter()
+        .filter_map(|d| match docs::message(d) {
+            Ok(msg) => Some(((msg.tenant_id.clone(), msg.message_id.to_string()), json!(msg))),
+            Err(e) => {
+                tracing::warn!(error = %e, "stored message has an unexpected shape; using the event's copy");
+                None
+            }
+        })
+        .collect())
 }

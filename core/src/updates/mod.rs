@@ -13,7 +13,6 @@
 //! also kept in `update_heads`, which does not expire, so a user whose updates all expired does
 //! not start again from 1.
 
-use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::time::Duration;
 
@@ -25,11 +24,12 @@ use mongodb::IndexModel;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::ids;
 use crate::store::{coll, scoped, Store};
 
+mod batch;
 mod selection;
 
+pub use batch::{fan_out_batch, Work};
 pub use selection::{count, select, Selection};
 
 /// Collection of per-user heads: `{tenantId, userId, seq}`, the highest seq handed out. Never
@@ -130,7 +130,7 @@ fn error_code(e: &mongodb::error::Error) -> Option<i32> {
 
 /// Stores one update per recipient of `event` and returns every recipient's update, the ones
 /// stored now and the ones a previous delivery of the same event already stored, ready to
-/// (re)publish.
+/// (re)publish: [`fan_out_batch`] for one event.
 ///
 /// `users` are the candidate recipients. `load` is called with the users whose heads were just
 /// read and returns what each of them receives, read from current state; a user it leaves out
@@ -148,98 +148,21 @@ where
     F: Fn(Vec<UserId>) -> Fut,
     Fut: Future<Output = Result<Vec<Planned>>>,
 {
-    let tenant = &event.tenant_id;
-    let mut seen = HashSet::new();
-    let mut pending: Vec<UserId> = users
+    let work = [Work {
+        event,
+        update_type,
+        users,
+    }];
+    let load = |mut pending: Vec<Vec<UserId>>| {
+        let users = pending.pop().unwrap_or_default();
+        let planned = load(users);
+        async move { Ok(vec![planned.await?]) }
+    };
+    Ok(fan_out_batch(store, &work, load)
+        .await?
         .into_iter()
-        .filter(|u| seen.insert(u.clone()))
-        .collect();
-    let mut out: Vec<Update> = Vec::with_capacity(pending.len());
-    let mut attempt = 0;
-    while !pending.is_empty() {
-        attempt += 1;
-        if attempt > MAX_SEQ_ATTEMPTS {
-            return Err(Error::conflict(
-                "update_seq_contention",
-                format!(
-                    "{} users still contended after {MAX_SEQ_ATTEMPTS} attempts",
-                    pending.len()
-                ),
-            ));
-        }
-        // Head first, state second (see the module docs). The first pass trusts `update_heads`;
-        // after a collision the stored updates are consulted too.
-        let heads = if attempt == 1 {
-            heads_fast(store, tenant, &pending).await?
-        } else {
-            heads_precise(store, tenant, &pending).await?
-        };
-        let asked: HashSet<&UserId> = pending.iter().collect();
-        let mut planned = load(pending.clone()).await?;
-        planned.retain(|p| asked.contains(&p.user_id));
-        let mut once = HashSet::new();
-        planned.retain(|p| once.insert(p.user_id.clone()));
-        if planned.is_empty() {
-            break;
-        }
-
-        let now = ids::now_ms();
-        let batch: Vec<Update> = planned
-            .into_iter()
-            .map(|p| Update {
-                update_id: ids::update_id(),
-                tenant_id: tenant.clone(),
-                seq: Some(heads.get(&p.user_id).copied().unwrap_or(0) as u64 + 1),
-                user_id: p.user_id,
-                user_type: p.user_type,
-                update_type,
-                event_type: event.event_type.clone(),
-                event_id: event.event_id.clone(),
-                dialog_id: event.dialog_id.clone(),
-                created_at: now,
-                data: p.data,
-            })
-            .collect();
-        let docs = batch.iter().map(to_document).collect::<Result<Vec<_>>>()?;
-
-        let failed = match store
-            .coll(coll::UPDATES)
-            .insert_many(docs)
-            .ordered(false)
-            .await
-        {
-            Ok(_) => HashSet::new(),
-            Err(e) => duplicate_indexes(&e).ok_or(Error::Storage(e))?,
-        };
-        let mut collided = Vec::new();
-        for (i, update) in batch.into_iter().enumerate() {
-            if failed.contains(&i) {
-                collided.push(update.user_id);
-            } else {
-                out.push(update);
-            }
-        }
-        if collided.is_empty() {
-            break;
-        }
-        // A collision is either this event already stored for the user (redelivery, or another
-        // worker handling the same delivery) or the seq taken by another event.
-        let stored = find_for_event(store, tenant, &event.event_id, &collided).await?;
-        let have: HashSet<UserId> = stored.iter().map(|u| u.user_id.clone()).collect();
-        out.extend(stored);
-        pending = collided.into_iter().filter(|u| !have.contains(u)).collect();
-        if !pending.is_empty() {
-            tracing::debug!(
-                users = pending.len(),
-                attempt,
-                "seq taken concurrently; retrying"
-            );
-            // Spread competing writers apart so one of them wins the next round.
-            tokio::time::sleep(retry_jitter(attempt)).await;
-        }
-    }
-    bump_heads(store, tenant, &out).await?;
-    Ok(out)
+        .flatten()
+        .collect())
 }
 
 /// A random pause before retry `attempt`, growing up to 64 ms.
@@ -247,62 +170,6 @@ fn retry_jitter(attempt: u32) -> Duration {
     use rand::Rng;
     let cap = 1u64 << attempt.min(6);
     Duration::from_millis(rand::rng().random_range(0..=cap))
-}
-
-/// Indexes of the documents of a failed unordered `insert_many` that hit a unique index, or
-/// `None` when anything else failed.
-fn duplicate_indexes(e: &mongodb::error::Error) -> Option<HashSet<usize>> {
-    use mongodb::error::ErrorKind;
-    match e.kind.as_ref() {
-        ErrorKind::InsertMany(im) if im.write_concern_error.is_none() => {
-            let errs = im.write_errors.as_ref()?;
-            if errs.iter().all(|w| w.code == 11000) {
-                Some(errs.iter().map(|w| w.index).collect())
-            } else {
-                None
-            }
-        }
-        _ => None,
-    }
-}
-
-/// Heads from `update_heads` (one query).
-async fn heads_fast(
-    store: &Store,
-    tenant: &TenantId,
-    users: &[UserId],
-) -> Result<HashMap<UserId, i64>> {
-    let ids: Vec<&str> = users.iter().map(UserId::as_str).collect();
-    let docs: Vec<Document> = store
-        .coll(HEADS)
-        .find(scoped(tenant, doc! { "userId": { "$in": ids } }))
-        .await?
-        .try_collect()
-        .await?;
-    Ok(docs
-        .iter()
-        .filter_map(|d| {
-            let user = d.get_str("userId").ok()?.parse().ok()?;
-            Some((user, crate::docs::ts(d, "seq")))
-        })
-        .collect())
-}
-
-/// Heads from both `update_heads` and the newest stored update, per user.
-async fn heads_precise(
-    store: &Store,
-    tenant: &TenantId,
-    users: &[UserId],
-) -> Result<HashMap<UserId, i64>> {
-    let lookups = users.iter().map(|u| async move {
-        head_of(store, tenant, u)
-            .await
-            .map(|h| (u.clone(), h as i64))
-    });
-    Ok(futures_util::future::try_join_all(lookups)
-        .await?
-        .into_iter()
-        .collect())
 }
 
 /// The highest seq handed out to `user` (0 when none).
@@ -324,74 +191,6 @@ async fn head_of(store: &Store, tenant: &TenantId, user: &UserId) -> Result<u64>
     Ok(head.max(0) as u64)
 }
 
-/// Raises each user's recorded head to the seq of their update (never lowers it). One
-/// `update_many` in the common case; users seen for the first time get their document inserted
-/// first, so the `$max` never races with a concurrent first insert.
-async fn bump_heads(store: &Store, tenant: &TenantId, updates: &[Update]) -> Result<()> {
-    let mut max: HashMap<&str, i64> = HashMap::new();
-    for u in updates {
-        if let Some(seq) = u.seq {
-            let e = max.entry(u.user_id.as_str()).or_insert(0);
-            *e = (*e).max(seq as i64);
-        }
-    }
-    if max.is_empty() {
-        return Ok(());
-    }
-    let (ids, seqs): (Vec<&str>, Vec<i64>) = max.iter().map(|(u, s)| (*u, *s)).unzip();
-    let filter = scoped(tenant, doc! { "userId": { "$in": &ids } });
-    // Each document picks its own new value by the position of its userId in `ids`. The literals
-    // keep user ids starting with `$` from being read as field paths.
-    let raise = vec![doc! { "$set": { "seq": { "$max": [
-        { "$ifNull": ["$seq", 0_i64] },
-        { "$arrayElemAt": [
-            { "$literal": &seqs },
-            { "$indexOfArray": [ { "$literal": &ids }, "$userId" ] },
-        ] },
-    ] } } }];
-    let heads = store.coll(HEADS);
-    let matched = heads
-        .update_many(filter.clone(), raise.clone())
-        .await?
-        .matched_count;
-    if matched as usize == ids.len() {
-        return Ok(());
-    }
-    let fresh: Vec<Document> = ids
-        .iter()
-        .zip(&seqs)
-        .map(|(u, s)| doc! { "tenantId": tenant.as_str(), "userId": *u, "seq": *s })
-        .collect();
-    match heads.insert_many(fresh).ordered(false).await {
-        Ok(_) => {}
-        // Users who already had a document: the `$max` below raises theirs.
-        Err(e) if duplicate_indexes(&e).is_some() => {}
-        Err(e) => return Err(e.into()),
-    }
-    heads.update_many(filter, raise).await?;
-    Ok(())
-}
-
-/// The stored updates of `event_id` for `users`.
-async fn find_for_event(
-    store: &Store,
-    tenant: &TenantId,
-    event_id: &str,
-    users: &[UserId],
-) -> Result<Vec<Update>> {
-    let ids: Vec<&str> = users.iter().map(UserId::as_str).collect();
-    let docs: Vec<Document> = store
-        .coll(coll::UPDATES)
-        .find(scoped(
-            tenant,
-            doc! { "userId": { "$in": ids }, "eventId": event_id },
-        ))
-        .await?
-        .try_collect()
-        .await?;
-    Ok(readable(docs))
-}
-
 /// Stored updates of `user` after `since`, in seq order, at most `limit` (clamped to
 /// 1..=[`MAX_PAGE`]).
 ///
@@ -407,7 +206,6 @@ pub async fn list_since(
     limit: u64,
 ) -> Result<UpdatesPage> {
     let limit = limit.clamp(1, MAX_PAGE);
-    let head_seq = head_of(store, tenant, user).await?;
     let docs: Vec<Document> = store
         .coll(coll::UPDATES)
         .find(scoped(
@@ -419,6 +217,11 @@ pub async fn list_since(
         .await?
         .try_collect()
         .await?;
+    // The head is read after the page, so it is at least every seq the page shows (a head read
+    // first could lag behind an update stored in between, and ask a client that has just seen
+    // that update live to resync).
+    let newest = docs.iter().map(|d| crate::docs::u(d, "seq")).max().unwrap_or(0);
+    let head_seq = head_of(store, tenant, user).await?.max(newest);
     let has_more = docs.len() as u64 > limit;
     let first_seq = docs.first().map(|d| crate::docs::u(d, "seq"));
     let data = readable(docs.into_iter().take(limit as usize));
