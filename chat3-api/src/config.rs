@@ -126,12 +126,35 @@ pub struct ApiConfig {
     /// Longest a request may take before it is answered 503 `request_timeout`, in seconds.
     #[arg(long, env = "CHAT3_REQUEST_TIMEOUT_SECS", default_value_t = 10)]
     pub request_timeout_secs: u64,
+    /// Writer tasks that commit message sends (group commit; a dialog always uses the same one).
+    #[arg(long, env = "CHAT3_SEND_WRITERS", default_value_t = 2)]
+    pub send_writers: usize,
+    /// Most sends committed in one transaction.
+    #[arg(long, env = "CHAT3_SEND_BATCH", default_value_t = 256)]
+    pub send_batch: usize,
+    /// Sends waiting per writer before new ones are answered 503 `overloaded`.
+    #[arg(long, env = "CHAT3_SEND_QUEUE", default_value_t = 1024)]
+    pub send_queue: usize,
+    /// A send that waited longer than this (ms) is answered 503 `overloaded` instead of being
+    /// written, so that accepted sends stay fast when the store cannot keep up.
+    #[arg(long, env = "CHAT3_SEND_MAX_WAIT_MS", default_value_t = 250)]
+    pub send_max_wait_ms: u64,
     /// HTTP worker threads (0 = one per core).
     #[arg(long, env = "CHAT3_API_WORKERS", default_value_t = 0)]
     pub workers: usize,
 }
 
 impl ApiConfig {
+    /// Settings of the send writers.
+    pub fn sends(&self) -> chat3_core::messages::send::SendConfig {
+        chat3_core::messages::send::SendConfig {
+            writers: self.send_writers.max(1),
+            max_batch: self.send_batch.max(1),
+            queue: self.send_queue.max(1),
+            max_wait: Duration::from_millis(self.send_max_wait_ms.max(1)),
+        }
+    }
+
     /// Journal retention as a duration.
     pub fn event_retention(&self) -> Duration {
         Duration::from_secs(self.event_retention_hours * 3600)
@@ -152,6 +175,10 @@ impl std::fmt::Debug for ApiConfig {
             .field("key_cache_seconds", &self.key_cache_seconds)
             .field("idempotency_lease_secs", &self.idempotency_lease_secs)
             .field("request_timeout_secs", &self.request_timeout_secs)
+            .field("send_writers", &self.send_writers)
+            .field("send_batch", &self.send_batch)
+            .field("send_queue", &self.send_queue)
+            .field("send_max_wait_ms", &self.send_max_wait_ms)
             .field("workers", &self.workers)
             .finish()
     }

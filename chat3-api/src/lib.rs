@@ -40,7 +40,7 @@ pub async fn start(config: ApiConfig, shutdown: CancellationToken) -> anyhow::Re
     if let Err(e) = bus.check().await {
         tracing::warn!(error = %e, "RabbitMQ unreachable at start; events wait in the outbox");
     }
-    let ctx = Ctx::new(store, bus);
+    let ctx = Ctx::with_sends(store, bus, config.sends());
     let contract = chat3_core::contract::Contract::from_yaml(OPENAPI_YAML)?;
     let state = web::Data::new(AppState::new(ctx.clone(), &config, contract));
 

@@ -34,6 +34,10 @@ pub fn api_config(mongo: &MongoArgs, amqp: &AmqpArgs) -> ApiConfig {
         key_cache_seconds: 1,
         idempotency_lease_secs: 15,
         request_timeout_secs: 10,
+        send_writers: 2,
+        send_batch: 256,
+        send_queue: 1024,
+        send_max_wait_ms: 2000,
         workers: 1,
     }
 }

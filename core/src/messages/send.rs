@@ -55,10 +55,10 @@ pub struct SendConfig {
 impl Default for SendConfig {
     fn default() -> Self {
         Self {
-            writers: 4,
-            max_batch: 128,
+            writers: 2,
+            max_batch: 256,
             queue: 1024,
-            max_wait: Duration::from_secs(1),
+            max_wait: Duration::from_millis(250),
         }
     }
 }
@@ -238,12 +238,20 @@ impl Writer {
         jobs: &[Job],
     ) -> Result<(Vec<Result<(Message, bool)>>, Vec<EventEnvelope>)> {
         let store = &self.store;
+        let started = Instant::now();
         let mut session = store.client().start_session().await?;
         session.start_transaction().await?;
         let result = write_batch(store, &mut session, jobs).await;
         match result {
             Ok(done) => {
+                let written = started.elapsed();
                 commit_retrying_unknown(&mut session).await?;
+                tracing::debug!(
+                    sends = jobs.len(),
+                    write_us = written.as_micros() as u64,
+                    total_us = started.elapsed().as_micros() as u64,
+                    "send batch committed"
+                );
                 Ok(done)
             }
             Err(e) => {
@@ -422,7 +430,8 @@ async fn write_batch(
     let mut repeat_of: HashMap<usize, usize> = HashMap::new();
     let mut message_docs = Vec::new();
     let mut events = Vec::new();
-    let mut watermarks = Vec::new();
+    // Per dialog, each member sender's highest (seq, count at it) in this batch.
+    let mut watermarks: HashMap<Key, HashMap<String, (i64, i64)>> = HashMap::new();
     let mut replies = Vec::new();
     for (i, j) in jobs.iter().enumerate() {
         let (t, d, sender) = (
@@ -517,10 +526,11 @@ async fn write_batch(
         }
         let message = docs::message(&msg_doc)?;
         if is_member {
-            watermarks.push(doc! {
-                "q": { "tenantId": &t, "dialogId": &d, "userId": &sender },
-                "u": { "$max": { "lastReadSeq": seq, "readCount": count_at } },
-            });
+            // Later sends of the batch have higher seqs and counts: the last one wins.
+            watermarks
+                .entry((t.clone(), d.clone()))
+                .or_default()
+                .insert(sender.clone(), (seq, count_at));
         }
         events.push(envelope(
             &j.tenant,
@@ -544,9 +554,10 @@ async fn write_batch(
         return Ok((resolve_repeats(outcomes, &repeat_of, jobs), Vec::new()));
     }
 
-    // Dialogs: the new lastSeq and count, conditional on what was read.
+    // Dialogs: the new lastSeq and count, conditional on what was read. Members: one pipeline
+    // update per dialog raises every member's activity key and the senders' watermarks.
     let mut dialog_updates = Vec::new();
-    let mut activity = Vec::new();
+    let mut member_updates = Vec::new();
     for ((t, d), state) in &running {
         let last = state
             .last
@@ -559,9 +570,10 @@ async fn write_batch(
             "q": { "tenantId": t, "dialogId": d, "lastSeq": state.old_seq },
             "u": { "$set": { "lastSeq": state.seq, "msgCount": state.count, "updatedAt": now, "lastMessage": last } },
         });
-        activity.push(doc! {
+        let senders = watermarks.remove(&(t.clone(), d.clone())).unwrap_or_default();
+        member_updates.push(doc! {
             "q": { "tenantId": t, "dialogId": d },
-            "u": { "$max": { "lastActivityAt": now } },
+            "u": [ { "$set": member_changes(now, &senders) } ],
             "multi": true,
         });
     }
@@ -578,13 +590,43 @@ async fn write_batch(
         .insert_many(message_docs)
         .session(&mut *session)
         .await?;
-    watermarks.extend(activity);
-    run_update(store, session, coll::MEMBERS, watermarks).await?;
+    run_update(store, session, coll::MEMBERS, member_updates).await?;
     outbox::stage_many(store, session, &events).await?;
     for (claim, body) in &replies {
         idempotency::record_claimed(store, session, claim, 201, body).await?;
     }
     Ok((resolve_repeats(outcomes, &repeat_of, jobs), events))
+}
+
+/// The `$set` stage for a dialog's members: activity for all, watermarks for `senders`
+/// (user id → (seq, count at it)); never lowers either. User ids are literals (one could start
+/// with `$`).
+fn member_changes(now: i64, senders: &HashMap<String, (i64, i64)>) -> Document {
+    let mut set = doc! {
+        "lastActivityAt": { "$max": [ { "$ifNull": ["$lastActivityAt", 0_i64] }, now ] },
+    };
+    if senders.is_empty() {
+        return set;
+    }
+    let branches = |pick: fn(&(i64, i64)) -> i64| -> Vec<Document> {
+        senders
+            .iter()
+            .map(|(u, v)| doc! { "case": { "$eq": ["$userId", { "$literal": u }] }, "then": pick(v) })
+            .collect()
+    };
+    for (field, pick) in [
+        ("lastReadSeq", (|v: &(i64, i64)| v.0) as fn(&(i64, i64)) -> i64),
+        ("readCount", |v: &(i64, i64)| v.1),
+    ] {
+        set.insert(
+            field,
+            doc! { "$max": [
+                { "$ifNull": [format!("${field}"), 0_i64] },
+                { "$switch": { "branches": branches(pick), "default": 0_i64 } },
+            ] },
+        );
+    }
+    set
 }
 
 /// A repeat of a `clientMessageId` within one batch gets the first one's message (or 409).
