@@ -570,7 +570,9 @@ async fn write_batch(
             "q": { "tenantId": t, "dialogId": d, "lastSeq": state.old_seq },
             "u": { "$set": { "lastSeq": state.seq, "msgCount": state.count, "updatedAt": now, "lastMessage": last } },
         });
-        let senders = watermarks.remove(&(t.clone(), d.clone())).unwrap_or_default();
+        let senders = watermarks
+            .remove(&(t.clone(), d.clone()))
+            .unwrap_or_default();
         member_updates.push(doc! {
             "q": { "tenantId": t, "dialogId": d },
             "u": [ { "$set": member_changes(now, &senders) } ],
@@ -615,7 +617,10 @@ fn member_changes(now: i64, senders: &HashMap<String, (i64, i64)>) -> Document {
             .collect()
     };
     for (field, pick) in [
-        ("lastReadSeq", (|v: &(i64, i64)| v.0) as fn(&(i64, i64)) -> i64),
+        (
+            "lastReadSeq",
+            (|v: &(i64, i64)| v.0) as fn(&(i64, i64)) -> i64,
+        ),
         ("readCount", |v: &(i64, i64)| v.1),
     ] {
         set.insert(

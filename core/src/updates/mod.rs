@@ -220,7 +220,11 @@ pub async fn list_since(
     // The head is read after the page, so it is at least every seq the page shows (a head read
     // first could lag behind an update stored in between, and ask a client that has just seen
     // that update live to resync).
-    let newest = docs.iter().map(|d| crate::docs::u(d, "seq")).max().unwrap_or(0);
+    let newest = docs
+        .iter()
+        .map(|d| crate::docs::u(d, "seq"))
+        .max()
+        .unwrap_or(0);
     let head_seq = head_of(store, tenant, user).await?.max(newest);
     let has_more = docs.len() as u64 > limit;
     let first_seq = docs.first().map(|d| crate::docs::u(d, "seq"));
