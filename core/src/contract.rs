@@ -88,11 +88,7 @@ impl Contract {
             let problems: Vec<(String, String)> = v
                 .iter_errors(&value)
                 .take(MAX_PROBLEMS)
-                .map(|e| {
-                    let at = e.instance_path().to_string();
-                    let at = if at.is_empty() { "/".to_owned() } else { at };
-                    (at, explain(root, &e))
-                })
+                .map(|e| explain(root, &e))
                 .collect();
             if let Some((at, problem)) = problems.first() {
                 return Err(BodyError::Invalid {
@@ -113,30 +109,72 @@ impl Contract {
     }
 }
 
-/// What is wrong, for humans. A pattern says little to a reader, so a pattern failure is told
-/// with the description of the schema that has it, when there is one.
-fn explain(root: &Value, e: &jsonschema::ValidationError<'_>) -> String {
-    if matches!(
-        e.kind(),
-        jsonschema::error::ValidationErrorKind::Pattern { .. }
-    ) {
-        let at = e.schema_path().as_str();
-        let owner = at.rsplit_once('/').map_or("", |(parent, _)| parent);
-        let described = root
-            .pointer(owner)
-            .and_then(|s| s.get("description"))
-            .and_then(Value::as_str);
+/// Where and what is wrong, for humans. A pattern says little to a reader, so a pattern failure
+/// is told with the description of the schema that has it, when there is one. For an `anyOf`
+/// (a value that may take several forms) the problem of the form that got furthest is told.
+fn explain(root: &Value, e: &jsonschema::ValidationError<'_>) -> (String, String) {
+    use jsonschema::error::ValidationErrorKind as K;
+    if let K::AnyOf { context } = e.kind() {
+        let furthest = context
+            .iter()
+            .flatten()
+            .filter(|inner| !matches!(inner.kind(), K::Type { .. }))
+            .max_by_key(|inner| inner.instance_path().as_str().len());
+        if let Some(inner) = furthest {
+            return explain(root, inner);
+        }
+    }
+    let at = e.instance_path().to_string();
+    let at = if at.is_empty() { "/".to_owned() } else { at };
+    if let K::PropertyNames { error } = e.kind() {
+        // A key of the object at `at` breaks the rule for keys.
+        let (_, why) = explain(root, error);
+        let key = error.instance().as_str().unwrap_or_default();
+        return (at, format!("key {key:?}: {why}"));
+    }
+    if matches!(e.kind(), K::Pattern { .. }) {
+        let described = description_of(root, e.schema_path().as_str());
         if let Some(d) = described {
             let flat = d.split_whitespace().collect::<Vec<_>>().join(" ");
             let first = flat.split_terminator(". ").next().unwrap_or(&flat).trim();
-            return format!(
-                "does not have the documented form: {}",
-                first.trim_end_matches('.')
+            return (
+                at,
+                format!(
+                    "does not have the documented form: {}",
+                    first.trim_end_matches('.')
+                ),
             );
         }
-        return "does not have the documented form (see the pattern in the spec)".to_owned();
+        return (
+            at,
+            "does not have the documented form (see the pattern in the spec)".to_owned(),
+        );
     }
-    e.to_string()
+    (at, e.to_string())
+}
+
+/// The description of the schema holding the keyword at `keyword_path`, looking up through
+/// combinators (`anyOf/0`, `allOf/1`, ...) to the schema they belong to.
+fn description_of<'a>(root: &'a Value, keyword_path: &str) -> Option<&'a str> {
+    let mut owner = keyword_path
+        .rsplit_once('/')
+        .map_or("", |(parent, _)| parent);
+    loop {
+        if let Some(d) = root
+            .pointer(owner)
+            .and_then(|s| s.get("description"))
+            .and_then(Value::as_str)
+        {
+            return Some(d);
+        }
+        let (parent, last) = owner.rsplit_once('/')?;
+        let through_combinator =
+            last.bytes().all(|b| b.is_ascii_digit()) || matches!(last, "anyOf" | "oneOf" | "allOf");
+        if !through_combinator {
+            return None;
+        }
+        owner = parent;
+    }
 }
 
 /// Validator messages quote the offending value; a huge value is cut.
@@ -174,6 +212,11 @@ components:
           description: Two letters. Then more.
           type: string
           pattern: "^[a-z]{2}$"
+        labels:
+          type: object
+          propertyNames:
+            description: A label is lowercase.
+            pattern: "^[a-z]+$"
 "##;
 
     #[derive(Debug, serde::Deserialize, PartialEq)]
@@ -181,6 +224,7 @@ components:
         name: Option<String>,
         tags: Option<Vec<String>>,
         code: Option<String>,
+        labels: Option<serde_json::Map<String, Value>>,
     }
 
     #[test]
@@ -193,6 +237,7 @@ components:
                 name: Some("abc".into()),
                 tags: None,
                 code: None,
+                labels: None,
             })
         );
         // serde alone would read `[]` as a Thing with no fields.
@@ -219,6 +264,14 @@ components:
                     "/code: does not have the documented form: Two letters"
                 )
             }
+            other => panic!("{other:?}"),
+        }
+        let r: Result<Thing, _> = c.parse("POST", "/things", br#"{"labels": {"Big": 1}}"#);
+        match r {
+            Err(BodyError::Invalid { message, .. }) => assert_eq!(
+                message,
+                "/labels: key \"Big\": does not have the documented form: A label is lowercase"
+            ),
             other => panic!("{other:?}"),
         }
     }
