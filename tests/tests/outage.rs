@@ -63,7 +63,14 @@ async fn stop_worker(running: Running, shutdown: CancellationToken, amqp: &AmqpA
 }
 
 /// Lets an outage last `d` (the scenario, not a wait for a result: results are polled).
+/// Holds an outage for `d`, or for `CHAT3_TEST_OUTAGE_SECS` when set: the same tests reproduce
+/// the long outages the worker must outlast (a 60 s store restart, a 15 s broker cut) on demand,
+/// while the suite keeps short ones.
 async fn outage_lasts(d: Duration) {
+    let d = std::env::var("CHAT3_TEST_OUTAGE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map_or(d, Duration::from_secs);
     tokio::time::sleep(d).await;
 }
 
