@@ -39,6 +39,9 @@ pub struct Cli {
     /// Shorter run (≤ 2 minutes): shorter durations, fewer messages, smaller dialogs.
     #[arg(long)]
     pub quick: bool,
+    /// User shards of the update workers (`CHAT3_UPDATE_WORKER_SHARDS`; 0: unsharded).
+    #[arg(long, default_value_t = 8)]
+    pub worker_shards: u16,
     /// A label stored in the JSON (e.g. `baseline`).
     #[arg(long)]
     pub label: Option<String>,

@@ -68,6 +68,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         events_exchange: format!("chat3_bench_{tag}_events"),
         updates_exchange: format!("chat3_bench_{tag}_updates"),
         worker_queue: format!("chat3_bench_{tag}_worker"),
+        worker_shards: cli.worker_shards,
         admin_key: format!(
             "bench-admin-{tag}-{:016x}",
             stats::Rng::new(unix ^ 0x5eed).next_u64()
@@ -196,7 +197,7 @@ async fn run_services(
             admin_key: names.admin_key.clone(),
             amqp: amqp.clone(),
             updates_exchange: names.updates_exchange.clone(),
-            worker_queue: names.worker_queue.clone(),
+            work_queues: names.work_queues(),
             plan,
             watched: watched(cli, &api, &workers),
             ticks: procs::clock_ticks(),
@@ -364,14 +365,15 @@ fn watched(cli: &Cli, api: &Service, workers: &[Service]) -> Watched {
 async fn cleanup(amqp: &lapin::Connection, mongodb_uri: &str, names: &StackEnv) {
     if let Ok(ch) = amqp.create_channel().await {
         let q = &names.worker_queue;
-        for queue in [q.clone(), format!("{q}.dlq")] {
+        for queue in chat3_update_worker::topology::queues(q, names.worker_shards) {
             let _ = ch.queue_delete(&queue, QueueDeleteOptions::default()).await;
         }
-        for exchange in [
-            format!("{q}.dlx"),
+        let mut exchanges = chat3_update_worker::topology::exchanges(q);
+        exchanges.extend([
             names.events_exchange.clone(),
             names.updates_exchange.clone(),
-        ] {
+        ]);
+        for exchange in exchanges {
             let _ = ch
                 .exchange_delete(&exchange, ExchangeDeleteOptions::default())
                 .await;

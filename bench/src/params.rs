@@ -86,6 +86,7 @@ pub fn parameters(
             "eventsExchange": names.events_exchange,
             "updatesExchange": names.updates_exchange,
             "workerQueue": names.worker_queue,
+            "workerShards": names.worker_shards,
         },
         "plan": plan.to_json(),
         "out": out.display().to_string(),

@@ -29,6 +29,8 @@ pub struct StackEnv {
     pub updates_exchange: String,
     /// Fresh worker queue.
     pub worker_queue: String,
+    /// User shards of the workers.
+    pub worker_shards: u16,
     /// Operator key.
     pub admin_key: String,
     /// Where service logs go.
@@ -36,6 +38,17 @@ pub struct StackEnv {
 }
 
 impl StackEnv {
+    /// The queues that hold the workers' pending work: the events queue first, then the shard
+    /// queues.
+    pub fn work_queues(&self) -> Vec<String> {
+        let mut all = vec![self.worker_queue.clone()];
+        all.extend(
+            (0..self.worker_shards)
+                .map(|k| chat3_update_worker::topology::shard_queue(&self.worker_queue, k)),
+        );
+        all
+    }
+
     fn common(&self, cmd: &mut Command) {
         cmd.env("MONGODB_URI", &self.mongodb_uri)
             .env("CHAT3_MONGODB_DB", &self.db)
@@ -138,6 +151,7 @@ pub fn start_worker(bin: &Path, env: &StackEnv, name: &str) -> Result<Service> {
     cmd.arg("run");
     env.common(&mut cmd);
     cmd.env("CHAT3_UPDATE_WORKER_QUEUE", &env.worker_queue)
+        .env("CHAT3_UPDATE_WORKER_SHARDS", env.worker_shards.to_string())
         .env("CHAT3_WORKER_BIND", format!("127.0.0.1:{}", free_port()?));
     Service::spawn(name, cmd, &env.log_dir)
 }
@@ -212,11 +226,27 @@ pub async fn wait_consumers(
     }
 }
 
-/// Waits until the worker queue is empty (the workers caught up); returns whether it got there.
-pub async fn wait_queue_empty(conn: &lapin::Connection, queue: &str, within: Duration) -> bool {
+/// Messages waiting in `queues` (the first must exist; the others count when they exist: a
+/// build without shard queues has none).
+pub async fn pending(conn: &lapin::Connection, queues: &[String]) -> Option<u32> {
+    let (first, rest) = queues.split_first()?;
+    let mut total = queue_counts(conn, first).await.ok()?.0;
+    for q in rest {
+        total += queue_counts(conn, q).await.map_or(0, |(n, _)| n);
+    }
+    Some(total)
+}
+
+/// Waits until the workers' queues are empty (the workers caught up); returns whether it got
+/// there.
+pub async fn wait_queue_empty(
+    conn: &lapin::Connection,
+    queues: &[String],
+    within: Duration,
+) -> bool {
     let deadline = Instant::now() + within;
     loop {
-        if let Ok((0, _)) = queue_counts(conn, queue).await {
+        if pending(conn, queues).await == Some(0) {
             return true;
         }
         if Instant::now() > deadline {

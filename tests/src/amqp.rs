@@ -109,14 +109,14 @@ impl TestQueue {
 }
 
 /// Deletes durable queues a test created (best effort).
-pub async fn delete_queues(url: &str, names: &[&str]) {
+pub async fn delete_queues<S: AsRef<str>>(url: &str, names: &[S]) {
     let Ok(conn) = Connection::connect(url, ConnectionProperties::default()).await else {
         return;
     };
     if let Ok(ch) = conn.create_channel().await {
         for n in names {
             let _ = ch
-                .queue_delete(n, lapin::options::QueueDeleteOptions::default())
+                .queue_delete(n.as_ref(), lapin::options::QueueDeleteOptions::default())
                 .await;
         }
     }
@@ -124,14 +124,14 @@ pub async fn delete_queues(url: &str, names: &[&str]) {
 }
 
 /// Deletes exchanges a test created (best effort), so test runs leave nothing on the broker.
-pub async fn delete_exchanges(url: &str, names: &[&str]) {
+pub async fn delete_exchanges<S: AsRef<str>>(url: &str, names: &[S]) {
     let Ok(conn) = Connection::connect(url, ConnectionProperties::default()).await else {
         return;
     };
     if let Ok(ch) = conn.create_channel().await {
         for n in names {
             let _ = ch
-                .exchange_delete(n, lapin::options::ExchangeDeleteOptions::default())
+                .exchange_delete(n.as_ref(), lapin::options::ExchangeDeleteOptions::default())
                 .await;
         }
     }
@@ -158,4 +158,10 @@ pub async fn queue_depth(url: &str, queue: &str) -> u32 {
     }
     let _ = conn.close(200, "done").await;
     depth
+}
+
+/// Deletes the queues and exchanges an update worker with `config` declared (best effort).
+pub async fn delete_worker_objects(url: &str, config: &chat3_update_worker::Config) {
+    delete_exchanges(url, &config.broker_exchanges()).await;
+    delete_queues(url, &config.broker_queues()).await;
 }

@@ -124,19 +124,22 @@ impl TestApi {
         (id, Client::new(&self.url, key.key))
     }
 
-    /// Graceful stop (panics if the server exited with an error), then removes the test's
-    /// exchanges from the broker.
-    pub async fn stop(self) {
+    /// Stops the server (panics if it exited with an error) and leaves the broker objects, for
+    /// another instance on the same exchanges to go on with.
+    pub async fn halt(self) -> AmqpArgs {
         self.shutdown.cancel();
         match tokio::time::timeout(Duration::from_secs(30), self.running.task).await {
             Ok(Ok(Ok(()))) => {}
             other => panic!("chat3-api did not stop cleanly: {other:?}"),
         }
-        amqp::delete_exchanges(
-            &self.amqp.url,
-            &[&self.amqp.events_exchange, &self.amqp.updates_exchange],
-        )
-        .await;
+        self.amqp
+    }
+
+    /// Graceful stop (panics if the server exited with an error), then removes the test's
+    /// exchanges from the broker.
+    pub async fn stop(self) {
+        let amqp = self.halt().await;
+        amqp::delete_exchanges(&amqp.url, &[&amqp.events_exchange, &amqp.updates_exchange]).await;
     }
 }
 
@@ -171,7 +174,7 @@ pub struct Stack {
     pub bff_url: String,
     /// SMS outbox of the BFF, to read login codes.
     pub sms: chat3_bff::Outbox,
-    worker_queue: String,
+    worker: chat3_update_worker::Config,
     worker_shutdown: CancellationToken,
     workers: Vec<Running>,
     bff_shutdown: CancellationToken,
@@ -202,7 +205,8 @@ impl Stack {
 
         let mut wc = chat3_update_worker::Config::new(api.mongo.clone(), api.amqp.clone());
         wc.queue = chat3_core::testing::unique_name("t_worker");
-        let worker_queue = wc.queue.clone();
+        // Workers started together rebalance their shards quickly.
+        wc.heartbeat_ms = 200;
         let worker_shutdown = CancellationToken::new();
         let mut running = Vec::new();
         for _ in 0..workers.max(1) {
@@ -260,7 +264,7 @@ impl Stack {
             tenant,
             client,
             sms,
-            worker_queue,
+            worker: wc,
             worker_shutdown,
             workers: running,
             bff_shutdown,
@@ -268,9 +272,9 @@ impl Stack {
         }
     }
 
-    /// The update worker's queue (its dead-letter queue is `{queue}.dlq`).
-    pub fn worker_queue(&self) -> &str {
-        &self.worker_queue
+    /// The update workers' settings (queue names and the like).
+    pub fn worker(&self) -> &chat3_update_worker::Config {
+        &self.worker
     }
 
     /// Stops everything gracefully, then deletes the durable test queues it left on the broker.
@@ -285,12 +289,7 @@ impl Stack {
                 other => panic!("{what} did not stop cleanly: {other:?}"),
             }
         }
-        amqp::delete_exchanges(&self.api.amqp.url, &[&format!("{}.dlx", self.worker_queue)]).await;
-        amqp::delete_queues(
-            &self.api.amqp.url,
-            &[&self.worker_queue, &format!("{}.dlq", self.worker_queue)],
-        )
-        .await;
+        amqp::delete_worker_objects(&self.api.amqp.url, &self.worker).await;
         self.api.stop().await;
     }
 }

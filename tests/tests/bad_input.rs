@@ -333,7 +333,7 @@ async fn every_route_of_both_specs_answers_hostile_input_with_a_documented_4xx()
 
     // Nothing half-written, nothing poisoned downstream.
     assert_eq!(snapshot(&store, stack.tenant.as_str()).await, before);
-    let dlq = format!("{}.dlq", stack.worker_queue());
+    let dlq = stack.worker().dead_letter_queue();
     assert_eq!(
         chat3_tests::amqp::queue_depth(&stack.api.amqp.url, &dlq).await,
         0

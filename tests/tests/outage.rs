@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chat3_core::config::{AmqpArgs, MongoArgs};
 use chat3_core::service::Running;
-use chat3_tests::amqp::{delete_exchanges, delete_queues, queue_depth};
+use chat3_tests::amqp::{delete_worker_objects, queue_depth};
 use chat3_tests::fixtures::{dialog_of, text, user};
 use chat3_tests::openapi::Spec;
 use chat3_tests::proxy::CutProxy;
@@ -40,30 +40,31 @@ async fn worker(
     mongo: MongoArgs,
     amqp: AmqpArgs,
     shutdown: &CancellationToken,
-) -> (Running, String) {
+) -> (Running, chat3_update_worker::Config) {
     let mut wc = chat3_update_worker::Config::new(mongo, amqp);
     wc.queue = chat3_core::testing::unique_name("t_outage_q");
     wc.retry_backoff_ms = 50;
     wc.retry_backoff_max_ms = 400;
-    let queue = wc.queue.clone();
-    let running = chat3_update_worker::start(wc, shutdown.clone())
+    let running = chat3_update_worker::start(wc.clone(), shutdown.clone())
         .await
         .unwrap_or_else(|e| panic!("worker: {e:#}"));
-    (running, queue)
+    (running, wc)
 }
 
-async fn stop_worker(running: Running, shutdown: CancellationToken, amqp: &AmqpArgs, queue: &str) {
+async fn stop_worker(
+    running: Running,
+    shutdown: CancellationToken,
+    config: &chat3_update_worker::Config,
+) {
     shutdown.cancel();
     match tokio::time::timeout(Duration::from_secs(30), running.task).await {
         Ok(Ok(Ok(()))) => {}
         other => panic!("worker did not stop cleanly: {other:?}"),
     }
-    delete_exchanges(&amqp.url, &[&format!("{queue}.dlx")]).await;
-    delete_queues(&amqp.url, &[queue, &format!("{queue}.dlq")]).await;
+    delete_worker_objects(&config.amqp.url, config).await;
 }
 
-/// Lets an outage last `d` (the scenario, not a wait for a result: results are polled).
-/// Holds an outage for `d`, or for `CHAT3_TEST_OUTAGE_SECS` when set: the same tests reproduce
+/// Lets an outage last `d` (the scenario, not a wait for a result: results are polled), or `CHAT3_TEST_OUTAGE_SECS` when set: the same tests reproduce
 /// the long outages the worker must outlast (a 60 s store restart, a 15 s broker cut) on demand,
 /// while the suite keeps short ones.
 async fn outage_lasts(d: Duration) {
@@ -133,7 +134,7 @@ async fn the_worker_retries_through_a_store_outage_and_dead_letters_nothing() {
     let mut worker_mongo = mongo_via(&proxy, "unused");
     worker_mongo.db = api.mongo.db.clone();
     let shutdown = CancellationToken::new();
-    let (running, queue) = worker(worker_mongo, api.amqp.clone(), &shutdown).await;
+    let (running, wc) = worker(worker_mongo, api.amqp.clone(), &shutdown).await;
     let d = c
         .create_dialog(&dialog_of(&["alice", "bob"]))
         .await
@@ -167,8 +168,8 @@ async fn the_worker_retries_through_a_store_outage_and_dead_letters_nothing() {
     .await;
     let seqs: Vec<_> = feed.data.iter().filter_map(|u| u.seq).collect();
     assert_eq!(seqs, vec![1, 2, 3, 4]);
-    assert_eq!(queue_depth(&api.amqp.url, &format!("{queue}.dlq")).await, 0);
-    stop_worker(running, shutdown, &api.amqp, &queue).await;
+    assert_eq!(queue_depth(&api.amqp.url, &wc.dead_letter_queue()).await, 0);
+    stop_worker(running, shutdown, &wc).await;
     api.stop().await;
 }
 
@@ -181,7 +182,7 @@ async fn the_worker_rides_out_a_broker_cut_and_dead_letters_nothing() {
     let mut worker_amqp = api.amqp.clone();
     worker_amqp.url = format!("amqp://guest:guest@{}/%2f", proxy.addr);
     let shutdown = CancellationToken::new();
-    let (running, queue) = worker(api.mongo.clone(), worker_amqp, &shutdown).await;
+    let (running, wc) = worker(api.mongo.clone(), worker_amqp, &shutdown).await;
     let d = c
         .create_dialog(&dialog_of(&["alice", "bob"]))
         .await
@@ -210,7 +211,89 @@ async fn the_worker_rides_out_a_broker_cut_and_dead_letters_nothing() {
         },
     )
     .await;
-    assert_eq!(queue_depth(&api.amqp.url, &format!("{queue}.dlq")).await, 0);
-    stop_worker(running, shutdown, &api.amqp, &queue).await;
+    assert_eq!(queue_depth(&api.amqp.url, &wc.dead_letter_queue()).await, 0);
+    stop_worker(running, shutdown, &wc).await;
     api.stop().await;
+}
+
+/// The send path's two steps are the commit (messages and their events) and the publish after
+/// it. An API that goes away between them — its broker cut, then stopped — leaves the events
+/// only in the store; another instance's sweeper publishes them, and every member gets every
+/// message once, with gapless seqs.
+#[tokio::test]
+async fn an_api_gone_between_commit_and_publish_loses_no_message() {
+    let broker: SocketAddr = "127.0.0.1:5672".parse().unwrap_or_else(|e| panic!("{e}"));
+    let proxy = CutProxy::start(broker).await;
+    let mongo = chat3_core::testing::mongo_args("out_crash");
+    let direct = chat3_core::testing::amqp_args("out_crash");
+    let mut via = direct.clone();
+    via.url = format!("amqp://guest:guest@{}/%2f", proxy.addr);
+    let first = TestApi::start_with(mongo.clone(), via).await;
+    let (tenant, c) = first.tenant("tnt").await;
+    let shutdown = CancellationToken::new();
+    let (running, wc) = worker(mongo.clone(), direct.clone(), &shutdown).await;
+    let store = chat3_core::store::Store::connect(&mongo)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let d = c
+        .create_dialog(&dialog_of(&["alice", "bob"]))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let bob = user("bob");
+    let feed = |n: usize| {
+        let (store, tenant, bob) = (store.clone(), tenant.clone(), bob.clone());
+        async move {
+            let p = chat3_core::updates::list_since(&store, &tenant, &bob, 0, 100)
+                .await
+                .ok()?;
+            (p.data.len() >= n).then_some(p.data)
+        }
+    };
+    eventually(Duration::from_secs(20), "bob's first update", || feed(1)).await;
+
+    proxy.cut();
+    let mut sent = Vec::new();
+    for i in 0..5 {
+        let m = c
+            .send_message(&d.dialog_id, &text("alice", &format!("m{i}")))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        sent.push(m.message_id);
+    }
+    first.halt().await;
+    let unpublished = || async {
+        store
+            .coll(chat3_core::store::coll::EVENTS)
+            .count_documents(bson::doc! { "tenantId": tenant.as_str(), "published": false })
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    assert_eq!(unpublished().await, 5, "the five events wait in the store");
+
+    let second = TestApi::start_with(mongo.clone(), direct.clone()).await;
+    let got = eventually(
+        Duration::from_secs(30),
+        "every message after the restart",
+        || feed(6),
+    )
+    .await;
+    let seqs: Vec<_> = got.iter().filter_map(|u| u.seq).collect();
+    assert_eq!(seqs, (1..=6).collect::<Vec<_>>());
+    let delivered: Vec<String> = got[1..]
+        .iter()
+        .filter_map(|u| u.data["message"]["messageId"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        delivered,
+        sent.iter().map(ToString::to_string).collect::<Vec<_>>()
+    );
+    eventually(
+        Duration::from_secs(10),
+        "the events marked published",
+        || async { (unpublished().await == 0).then_some(()) },
+    )
+    .await;
+    assert_eq!(queue_depth(&direct.url, &wc.dead_letter_queue()).await, 0);
+    stop_worker(running, shutdown, &wc).await;
+    second.stop().await;
 }

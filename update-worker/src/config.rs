@@ -91,6 +91,27 @@ pub struct Config {
         default_value_t = 300
     )]
     pub retry_budget_secs: u64,
+    /// User shards (see `crate::shards`): each user's updates are written by the one worker
+    /// that owns the user's shard, so N workers never contend for a user's seqs. 0 turns
+    /// sharding off (events are fanned out where they are consumed; for a single worker).
+    /// Change it only while the shard queues are empty.
+    #[arg(
+        long,
+        env = "CHAT3_UPDATE_WORKER_SHARDS",
+        default_value_t = 8,
+        value_parser = clap::value_parser!(u16).range(0..=256)
+    )]
+    pub shards: u16,
+    /// How often a worker records that it is alive and rebalances the shards, in
+    /// milliseconds; a worker not heard of for four intervals is taken as gone and its shards
+    /// move to the others.
+    #[arg(
+        long,
+        env = "CHAT3_UPDATE_WORKER_HEARTBEAT_MS",
+        default_value_t = 2000,
+        value_parser = clap::value_parser!(u64).range(50..)
+    )]
+    pub heartbeat_ms: u64,
     /// Days stored updates are kept.
     #[command(flatten)]
     pub retention: RetentionArgs,
@@ -110,6 +131,8 @@ impl Config {
             retry_backoff_ms: 200,
             retry_backoff_max_ms: 5000,
             retry_budget_secs: 300,
+            shards: 8,
+            heartbeat_ms: 2000,
             retention: RetentionArgs::default(),
         }
     }
@@ -130,12 +153,27 @@ impl Config {
 
     /// Name of the dead-letter queue.
     pub fn dead_letter_queue(&self) -> String {
-        format!("{}.dlq", self.queue)
+        crate::topology::dead_letter_queue(&self.queue)
     }
 
     /// Name of the dead-letter exchange.
     pub fn dead_letter_exchange(&self) -> String {
-        format!("{}.dlx", self.queue)
+        crate::topology::dead_letter_exchange(&self.queue)
+    }
+
+    /// Every queue the worker declares (to remove them).
+    pub fn broker_queues(&self) -> Vec<String> {
+        crate::topology::queues(&self.queue, self.shards)
+    }
+
+    /// Every exchange the worker declares besides the events exchange (to remove them).
+    pub fn broker_exchanges(&self) -> Vec<String> {
+        crate::topology::exchanges(&self.queue)
+    }
+
+    /// How often the worker beats and rebalances.
+    pub fn heartbeat(&self) -> Duration {
+        Duration::from_millis(self.heartbeat_ms)
     }
 }
 

@@ -1,6 +1,8 @@
-//! The consume loop: deliveries are taken in batches (whatever has arrived, up to the batch
-//! size), fanned out together, each acked only after its updates are stored and published, and
-//! settled exactly once:
+//! The consume loops: one on the events queue (stage 1, splitting events by user shard, see
+//! [`crate::shards`]) and one per shard the worker owns (stage 2, writing and publishing the
+//! updates), rebalanced at every heartbeat. Deliveries are taken in batches (whatever has
+//! arrived, up to the batch size), handled together, each acked only after its work is done
+//! (published to the shard queues, or updates stored and published), and settled exactly once:
 //!
 //! - unparseable or malformed events are rejected without requeue (to `{queue}.dlq`);
 //! - failures because the store or the broker is unavailable are retried in process with
@@ -16,12 +18,13 @@
 //! On shutdown the consumer is cancelled, deliveries already received are still handled, and the
 //! channel is closed once all of them are settled. A lost connection is re-established.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chat3_core::bus::Bus;
 use chat3_core::store::Store;
-use chat3_sdk::EventEnvelope;
+use chat3_sdk::{EventEnvelope, UserId};
 use futures_util::{FutureExt, StreamExt};
 use lapin::message::Delivery;
 use lapin::options::{
@@ -30,10 +33,12 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use lapin::Channel;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::fanout::{prepare, process_batch, Prepared, ProcessError, Retry};
+use crate::fanout::{prepare, process_batch, process_for, split, Prepared, ProcessError, Retry};
+use crate::shards::{self, ShardWork};
 use crate::topology;
 
 /// Longest wait between two reconnection attempts.
@@ -49,6 +54,33 @@ pub(crate) struct Ctx {
     pub consumer: Bus,
     pub config: Config,
     pub shutdown: CancellationToken,
+    /// This worker's id among the workers of its queue.
+    pub id: String,
+}
+
+/// Where a consume loop takes its deliveries from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// The events queue (stage 1).
+    Events,
+    /// Shard `k`'s queue (stage 2).
+    Shard(u16),
+}
+
+impl Source {
+    fn queue(self, config: &Config) -> String {
+        match self {
+            Source::Events => config.queue.clone(),
+            Source::Shard(k) => topology::shard_queue(&config.queue, k),
+        }
+    }
+}
+
+/// A delivery's event, checked, with the recipients it is for when it comes from a shard.
+#[derive(Debug, Clone)]
+struct Item {
+    prepared: Prepared,
+    users: Option<Vec<UserId>>,
 }
 
 /// How a delivery is settled.
@@ -59,25 +91,14 @@ enum Outcome {
     DeadLetter,
 }
 
-/// Consumes until `shutdown` is cancelled, reconnecting after broker failures.
+/// Consumes until `shutdown` is cancelled: the events queue, and the shards this worker owns.
 pub(crate) async fn run(ctx: Arc<Ctx>) -> anyhow::Result<()> {
-    let mut delay = Duration::from_millis(250);
-    loop {
-        match session(&ctx).await {
-            Ok(()) => break,
-            Err(e) if ctx.shutdown.is_cancelled() => {
-                tracing::warn!(error = %e, "consumer ended with an error during shutdown");
-                break;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, retry_in = ?delay, "consumer failed; reconnecting");
-                tokio::select! {
-                    _ = ctx.shutdown.cancelled() => break,
-                    _ = tokio::time::sleep(delay) => {}
-                }
-                delay = (delay * 2).min(MAX_RECONNECT_DELAY);
-            }
-        }
+    let events = tokio::spawn(consume(ctx.clone(), Source::Events, ctx.shutdown.clone()));
+    if ctx.config.shards > 0 {
+        manage_shards(&ctx).await;
+    }
+    if let Err(e) = events.await {
+        tracing::error!(error = %e, "events consumer panicked");
     }
     ctx.publisher.close().await;
     ctx.consumer.close().await;
@@ -85,28 +106,116 @@ pub(crate) async fn run(ctx: Arc<Ctx>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Keeps one consume loop per owned shard, rebalancing at every heartbeat, until shutdown;
+/// then drains them and removes this worker's heartbeat.
+async fn manage_shards(ctx: &Arc<Ctx>) {
+    let config = &ctx.config;
+    let mut running: BTreeMap<u16, (CancellationToken, JoinHandle<()>)> = BTreeMap::new();
+    let mut stopping: Vec<JoinHandle<()>> = Vec::new();
+    let mut tick = tokio::time::interval(config.heartbeat());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ctx.shutdown.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        let want = match shards::beat(&ctx.store, &ctx.id, &config.queue, config.heartbeat()).await
+        {
+            Ok(live) => shards::owned(&ctx.id, &live, &config.queue, config.shards),
+            // Without the store nobody can write updates; a worker that starts then owns every
+            // shard (the single active consumer keeps one writer per shard), one that runs keeps
+            // what it has.
+            Err(e) if running.is_empty() => {
+                tracing::warn!(error = %e, "heartbeat failed; taking every shard for now");
+                (0..config.shards).collect()
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "heartbeat failed; keeping the shards owned");
+                continue;
+            }
+        };
+        let gone: Vec<u16> = running
+            .keys()
+            .filter(|k| !want.contains(k))
+            .copied()
+            .collect();
+        for k in gone {
+            if let Some((stop, task)) = running.remove(&k) {
+                stop.cancel();
+                stopping.push(task);
+            }
+        }
+        for k in want {
+            running.entry(k).or_insert_with(|| {
+                let stop = ctx.shutdown.child_token();
+                let task = tokio::spawn(consume(ctx.clone(), Source::Shard(k), stop.clone()));
+                (stop, task)
+            });
+        }
+        stopping.retain(|t| !t.is_finished());
+        tracing::debug!(shards = ?running.keys().collect::<Vec<_>>(), "shards owned");
+    }
+    for task in running.into_values().map(|(_, t)| t).chain(stopping) {
+        if let Err(e) = task.await {
+            tracing::error!(error = %e, "shard consumer panicked");
+        }
+    }
+    if let Err(e) = shards::leave(&ctx.store, &ctx.id).await {
+        tracing::warn!(error = %e, "removing the heartbeat failed; the others take over when it expires");
+    }
+}
+
+/// Consumes `source` until `stop` is cancelled, reconnecting after broker failures.
+async fn consume(ctx: Arc<Ctx>, source: Source, stop: CancellationToken) {
+    let mut delay = Duration::from_millis(250);
+    loop {
+        match session(&ctx, source, &stop).await {
+            Ok(()) => break,
+            Err(e) if stop.is_cancelled() => {
+                tracing::warn!(error = %e, ?source, "consumer ended with an error during shutdown");
+                break;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, ?source, retry_in = ?delay, "consumer failed; reconnecting");
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(MAX_RECONNECT_DELAY);
+            }
+        }
+    }
+}
+
 /// One channel's lifetime: declare, consume in batches, and on shutdown drain and close.
-async fn session(ctx: &Arc<Ctx>) -> anyhow::Result<()> {
+async fn session(ctx: &Arc<Ctx>, source: Source, stop: &CancellationToken) -> anyhow::Result<()> {
     let channel = ctx.consumer.channel().await?;
-    topology::declare(&channel, &ctx.config, ctx.consumer.events_exchange()).await?;
+    if source == Source::Events {
+        topology::declare(&channel, &ctx.config, ctx.consumer.events_exchange()).await?;
+    }
     channel
         .basic_qos(ctx.config.prefetch, BasicQosOptions::default())
         .await?;
-    let tag = format!("update-worker-{}", chat3_core::ids::random_base36(8));
+    let queue = source.queue(&ctx.config);
+    let tag = format!(
+        "update-worker-{}-{}",
+        ctx.id,
+        chat3_core::ids::random_base36(6)
+    );
     let mut consumer = channel
         .basic_consume(
-            &ctx.config.queue,
+            &queue,
             &tag,
             BasicConsumeOptions::default(),
             FieldTable::default(),
         )
         .await?;
-    tracing::info!(queue = %ctx.config.queue, prefetch = ctx.config.prefetch, batch = ctx.config.batch, "consuming events");
+    tracing::info!(queue = %queue, prefetch = ctx.config.prefetch, batch = ctx.config.batch, "consuming");
 
     let max_batch = ctx.config.batch.max(1);
     let result = loop {
         let first = tokio::select! {
-            _ = ctx.shutdown.cancelled() => break Ok(()),
+            _ = stop.cancelled() => break Ok(()),
             next = consumer.next() => match next {
                 Some(Ok(delivery)) => delivery,
                 Some(Err(e)) => break Err(anyhow::Error::from(e)),
@@ -130,7 +239,7 @@ async fn session(ctx: &Arc<Ctx>) -> anyhow::Result<()> {
                 None => break,
             }
         }
-        handle_batch(ctx, &channel, batch).await;
+        handle_batch(ctx, &channel, source, stop, batch).await;
         if let Some(e) = ended {
             break Err(e);
         }
@@ -151,7 +260,14 @@ async fn session(ctx: &Arc<Ctx>) -> anyhow::Result<()> {
             }
             while !rest.is_empty() {
                 let tail = rest.split_off(rest.len().min(max_batch));
-                handle_batch(ctx, &channel, std::mem::replace(&mut rest, tail)).await;
+                handle_batch(
+                    ctx,
+                    &channel,
+                    source,
+                    stop,
+                    std::mem::replace(&mut rest, tail),
+                )
+                .await;
             }
         }
     }
@@ -163,24 +279,30 @@ async fn session(ctx: &Arc<Ctx>) -> anyhow::Result<()> {
     result
 }
 
-/// Handles one batch of deliveries and settles each exactly once. Events that cannot be read
-/// or lack what their type needs are dead-lettered on their own; the others are fanned out
-/// together. When the batch fails for a reason retrying cannot fix, its events are tried one by
-/// one, so that one bad event does not take the others with it.
-#[tracing::instrument(skip_all, fields(deliveries = deliveries.len()))]
-async fn handle_batch(ctx: &Ctx, channel: &Channel, deliveries: Vec<Delivery>) {
-    let mut ready: Vec<(Delivery, Prepared)> = Vec::with_capacity(deliveries.len());
+/// Handles one batch of deliveries and settles each exactly once. Deliveries that cannot be
+/// read or lack what their event type needs are dead-lettered on their own; the others are
+/// handled together. When the batch fails for a reason retrying cannot fix, its deliveries are
+/// tried one by one, so that one bad event does not take the others with it.
+#[tracing::instrument(skip_all, fields(?source, deliveries = deliveries.len()))]
+async fn handle_batch(
+    ctx: &Ctx,
+    channel: &Channel,
+    source: Source,
+    stop: &CancellationToken,
+    deliveries: Vec<Delivery>,
+) {
+    let mut ready: Vec<(Delivery, Item)> = Vec::with_capacity(deliveries.len());
     for delivery in deliveries {
-        let event: EventEnvelope = match serde_json::from_slice(&delivery.data) {
-            Ok(e) => e,
+        let (event, users) = match read(source, &delivery.data) {
+            Ok(read) => read,
             Err(e) => {
-                tracing::warn!(error = %e, routing_key = %delivery.routing_key, "unparseable event; dead-lettering");
+                tracing::warn!(error = %e, routing_key = %delivery.routing_key, "unparseable delivery; dead-lettering");
                 settle(&delivery, Outcome::DeadLetter).await;
                 continue;
             }
         };
         match prepare(event) {
-            Ok(Some(p)) => ready.push((delivery, p)),
+            Ok(Some(prepared)) => ready.push((delivery, Item { prepared, users })),
             Ok(None) => settle(&delivery, Outcome::Ack).await,
             Err(e) => {
                 tracing::warn!(error = %e, "event cannot be processed; dead-lettering");
@@ -191,21 +313,25 @@ async fn handle_batch(ctx: &Ctx, channel: &Channel, deliveries: Vec<Delivery>) {
     if ready.is_empty() {
         return;
     }
-    let events: Vec<Prepared> = ready.iter().map(|(_, p)| p.clone()).collect();
-    match attempt(ctx, channel, &events).await {
+    let items: Vec<Item> = ready.iter().map(|(_, i)| i.clone()).collect();
+    match attempt(ctx, channel, stop, &items).await {
         Attempt::Done => settle_all(&ready, Outcome::Ack).await,
         Attempt::Requeue => settle_all(&ready, Outcome::Requeue).await,
         Attempt::Failed(e) if ready.len() == 1 => {
-            let (delivery, p) = &ready[0];
-            settle(delivery, give_up(&p.event, &e, delivery.redelivered)).await;
+            let (delivery, item) = &ready[0];
+            settle(
+                delivery,
+                give_up(&item.prepared.event, &e, delivery.redelivered),
+            )
+            .await;
         }
         Attempt::Failed(e) => {
-            tracing::warn!(error = %e, events = ready.len(), "batch failed; trying its events one by one");
-            for (delivery, p) in &ready {
-                let outcome = match attempt(ctx, channel, std::slice::from_ref(p)).await {
+            tracing::warn!(error = %e, deliveries = ready.len(), "batch failed; trying its deliveries one by one");
+            for (delivery, item) in &ready {
+                let outcome = match attempt(ctx, channel, stop, std::slice::from_ref(item)).await {
                     Attempt::Done => Outcome::Ack,
                     Attempt::Requeue => Outcome::Requeue,
-                    Attempt::Failed(e) => give_up(&p.event, &e, delivery.redelivered),
+                    Attempt::Failed(e) => give_up(&item.prepared.event, &e, delivery.redelivered),
                 };
                 settle(delivery, outcome).await;
             }
@@ -213,9 +339,44 @@ async fn handle_batch(ctx: &Ctx, channel: &Channel, deliveries: Vec<Delivery>) {
     }
 }
 
-/// What came of fanning out a batch (with its retries).
+/// The event of a delivery, and from a shard queue the recipients it is for.
+fn read(source: Source, body: &[u8]) -> serde_json::Result<(EventEnvelope, Option<Vec<UserId>>)> {
+    match source {
+        Source::Events => Ok((serde_json::from_slice(body)?, None)),
+        Source::Shard(_) => {
+            let work: ShardWork = serde_json::from_slice(body)?;
+            Ok((work.event, Some(work.users)))
+        }
+    }
+}
+
+/// Does the work of `items` once: split events onto the shard queues (or fan them out here when
+/// sharding is off), or write and publish a shard's updates.
+async fn work(ctx: &Ctx, items: &[Item]) -> Result<usize, ProcessError> {
+    let prepared: Vec<Prepared> = items.iter().map(|i| i.prepared.clone()).collect();
+    let users: Option<Vec<Vec<UserId>>> = items.iter().map(|i| i.users.clone()).collect();
+    match users {
+        Some(users) => process_for(&ctx.store, &ctx.publisher, &prepared, users).await,
+        None if ctx.config.shards == 0 => {
+            process_batch(&ctx.store, &ctx.publisher, &prepared).await
+        }
+        None => {
+            let exchange = topology::shard_exchange(&ctx.config.queue);
+            split(
+                &ctx.store,
+                &ctx.publisher,
+                &exchange,
+                ctx.config.shards,
+                &prepared,
+            )
+            .await
+        }
+    }
+}
+
+/// What came of handling a batch (with its retries).
 enum Attempt {
-    /// Stored and published.
+    /// Done.
     Done,
     /// Give it back to the broker (outage past the budget, shutdown, channel lost).
     Requeue,
@@ -223,21 +384,21 @@ enum Attempt {
     Failed(ProcessError),
 }
 
-/// Fans out `events`, retrying as the failure's class says (see the module docs).
-async fn attempt(ctx: &Ctx, channel: &Channel, events: &[Prepared]) -> Attempt {
+/// Handles `items`, retrying as the failure's class says (see the module docs).
+async fn attempt(
+    ctx: &Ctx,
+    channel: &Channel,
+    stop: &CancellationToken,
+    items: &[Item],
+) -> Attempt {
     let started = tokio::time::Instant::now();
     let mut bounded_failures = 0;
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let failure = match process_batch(&ctx.store, &ctx.publisher, events).await {
+        let failure = match work(ctx, items).await {
             Ok(n) => {
-                tracing::debug!(
-                    events = events.len(),
-                    updates = n,
-                    attempt,
-                    "batch fanned out"
-                );
+                tracing::debug!(deliveries = items.len(), out = n, attempt, "batch handled");
                 return Attempt::Done;
             }
             Err(e) => e,
@@ -258,8 +419,8 @@ async fn attempt(ctx: &Ctx, channel: &Channel, events: &[Prepared]) -> Attempt {
                 }
             }
         }
-        if ctx.shutdown.is_cancelled() {
-            tracing::warn!(error = %failure, "shutting down during retries; requeueing");
+        if stop.is_cancelled() {
+            tracing::warn!(error = %failure, "stopping during retries; requeueing");
             return Attempt::Requeue;
         }
         if !channel.status().connected() {
@@ -268,8 +429,8 @@ async fn attempt(ctx: &Ctx, channel: &Channel, events: &[Prepared]) -> Attempt {
             return Attempt::Requeue;
         }
         tokio::select! {
-            _ = ctx.shutdown.cancelled() => {
-                tracing::warn!(error = %failure, "shutting down during retries; requeueing");
+            _ = stop.cancelled() => {
+                tracing::warn!(error = %failure, "stopping during retries; requeueing");
                 return Attempt::Requeue;
             }
             _ = tokio::time::sleep(ctx.config.retry_delay(attempt)) => {}
@@ -277,7 +438,7 @@ async fn attempt(ctx: &Ctx, channel: &Channel, events: &[Prepared]) -> Attempt {
     }
 }
 
-async fn settle_all(items: &[(Delivery, Prepared)], outcome: Outcome) {
+async fn settle_all(items: &[(Delivery, Item)], outcome: Outcome) {
     for (delivery, _) in items {
         settle(delivery, outcome).await;
     }

@@ -3,7 +3,7 @@
 //! state after the heads, see `chat3_core::updates::fan_out_batch`), then publish every update
 //! on the updates exchange, each user's in seq order.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chat3_core::bus::{Bus, BusError, Outgoing};
 use chat3_core::events::types;
@@ -12,7 +12,8 @@ use chat3_core::updates::{self, Planned, Work};
 use chat3_sdk::{DialogId, EventEnvelope, TenantId, Update, UpdateType, UserId};
 use serde_json::{json, Map, Value};
 
-use crate::state;
+use crate::shards::{self, ShardWork};
+use crate::{state, topology};
 
 /// Why an event could not be turned into updates.
 #[derive(Debug, thiserror::Error)]
@@ -144,8 +145,8 @@ pub async fn process_event(
     }
 }
 
-/// Stores and publishes the updates of a batch of events; returns how many were published.
-/// Safe to repeat: a second run re-publishes the stored updates.
+/// Stores and publishes the updates of a batch of events for all their recipients; returns how
+/// many were published. Safe to repeat: a second run re-publishes the stored updates.
 #[tracing::instrument(skip_all, fields(events = batch.len()), err)]
 pub async fn process_batch(
     store: &Store,
@@ -157,10 +158,72 @@ pub async fn process_batch(
     Ok(stored.len())
 }
 
-/// Decides the recipients of a batch and stores their updates (no publishing); the updates come
-/// back sorted by (tenant, user, seq), the order to publish them in.
+/// Stores and publishes the updates of a batch of events for the users given per event (a
+/// shard's share, see [`crate::shards`]); returns how many were published.
 #[tracing::instrument(skip_all, fields(events = batch.len()), err)]
-pub async fn store_batch(store: &Store, batch: &[Prepared]) -> Result<Vec<Update>, ProcessError> {
+pub async fn process_for(
+    store: &Store,
+    bus: &Bus,
+    batch: &[Prepared],
+    users: Vec<Vec<UserId>>,
+) -> Result<usize, ProcessError> {
+    let stored = store_for(store, batch, users).await?;
+    publish(bus, &stored).await?;
+    Ok(stored.len())
+}
+
+/// Splits a batch of events by user shard: reads their recipients and publishes one
+/// [`ShardWork`] per (event, shard) on `exchange`, in event order, waiting for the confirms.
+/// Returns how many work items were published.
+#[tracing::instrument(skip_all, fields(events = batch.len()), err)]
+pub async fn split(
+    store: &Store,
+    bus: &Bus,
+    exchange: &str,
+    shards: u16,
+    batch: &[Prepared],
+) -> Result<usize, ProcessError> {
+    let recipients = recipients(store, batch).await?;
+    let mut work = Vec::new();
+    for (p, users) in batch.iter().zip(recipients) {
+        let mut by_shard: BTreeMap<u16, Vec<UserId>> = BTreeMap::new();
+        for u in users {
+            by_shard
+                .entry(shards::shard_of(&p.event.tenant_id, &u, shards))
+                .or_default()
+                .push(u);
+        }
+        for (k, users) in by_shard {
+            let item = ShardWork {
+                event: p.event.clone(),
+                users,
+            };
+            let body = serde_json::to_vec(&item)
+                .map_err(|e| ProcessError::Poison(format!("work not encodable: {e}")))?;
+            work.push((
+                topology::shard_key(k),
+                format!("{}:{k}", p.event.event_id),
+                body,
+            ));
+        }
+    }
+    let items: Vec<Outgoing<'_>> = work
+        .iter()
+        .map(|(key, id, body)| Outgoing {
+            routing_key: key,
+            message_id: id,
+            body,
+        })
+        .collect();
+    for result in bus.publish_many(exchange, &items).await {
+        result?;
+    }
+    Ok(items.len())
+}
+
+/// The recipients of each event of `batch`: the dialog's members (one query for the batch), or
+/// the reader of a `dialog.read`.
+async fn recipients(store: &Store, batch: &[Prepared]) -> Result<Vec<Vec<UserId>>, ProcessError> {
     let mut member_dialogs: Vec<state::DialogKey> = batch
         .iter()
         .filter(|p| p.kind != Kind::DialogRead)
@@ -173,15 +236,37 @@ pub async fn store_batch(store: &Store, batch: &[Prepared]) -> Result<Vec<Update
     } else {
         state::member_ids(store, &member_dialogs).await?
     };
+    Ok(batch
+        .iter()
+        .map(|p| match &p.reader {
+            Some(reader) => vec![reader.clone()],
+            None => members_of.get(&p.dialog_key()).cloned().unwrap_or_default(),
+        })
+        .collect())
+}
+
+/// Decides the recipients of a batch and stores their updates (no publishing); the updates come
+/// back sorted by (tenant, user, seq), the order to publish them in.
+#[tracing::instrument(skip_all, fields(events = batch.len()), err)]
+pub async fn store_batch(store: &Store, batch: &[Prepared]) -> Result<Vec<Update>, ProcessError> {
+    let users = recipients(store, batch).await?;
+    store_for(store, batch, users).await
+}
+
+/// Stores the updates of `batch` for the users given per event (no publishing), sorted by
+/// (tenant, user, seq).
+async fn store_for(
+    store: &Store,
+    batch: &[Prepared],
+    users: Vec<Vec<UserId>>,
+) -> Result<Vec<Update>, ProcessError> {
     let work: Vec<Work<'_>> = batch
         .iter()
-        .map(|p| Work {
+        .zip(users)
+        .map(|(p, users)| Work {
             event: &p.event,
             update_type: p.kind.update_type(),
-            users: match &p.reader {
-                Some(reader) => vec![reader.clone()],
-                None => members_of.get(&p.dialog_key()).cloned().unwrap_or_default(),
-            },
+            users,
         })
         .collect();
     let load = |pending: Vec<Vec<UserId>>| load_state(store, batch, pending);

@@ -7,6 +7,7 @@ mod consumer;
 pub mod fanout;
 pub mod replay;
 pub mod reprocess;
+pub mod shards;
 mod state;
 pub mod topology;
 
@@ -26,6 +27,7 @@ pub use config::{Cli, Command, Config, ReplayArgs, ReprocessArgs};
 pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Result<Running> {
     let store = Store::connect(&config.mongo).await?;
     updates::ensure_indexes(&store, config.retention.duration()).await?;
+    shards::ensure_indexes(&store).await?;
     let publisher = Bus::connect(config.amqp.clone()).await?;
     let consumer = Bus::connect(config.amqp.clone()).await?;
     // Declare before returning so events published right after `start` are queued.
@@ -38,6 +40,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         consumer,
         config,
         shutdown,
+        id: chat3_core::ids::random_base36(10),
     });
     let task = tokio::spawn(consumer::run(ctx));
     Ok(Running { addr: None, task })

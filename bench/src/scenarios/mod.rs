@@ -31,8 +31,8 @@ pub struct Ctx {
     pub amqp: std::sync::Arc<lapin::Connection>,
     /// Updates exchange of this run.
     pub updates_exchange: String,
-    /// The worker queue of this run (to wait for it to drain).
-    pub worker_queue: String,
+    /// The worker queues of this run, events queue first (to wait for them to drain).
+    pub work_queues: Vec<String>,
     /// Durations and sizes.
     pub plan: Plan,
     /// Processes whose CPU use is reported.
@@ -73,7 +73,7 @@ impl Ctx {
     /// Waits (bounded) until the workers have consumed everything queued; returns the wait.
     pub async fn settle(&self) -> Duration {
         let t = Instant::now();
-        if !crate::procs::wait_queue_empty(&self.amqp, &self.worker_queue, Duration::from_secs(90))
+        if !crate::procs::wait_queue_empty(&self.amqp, &self.work_queues, Duration::from_secs(90))
             .await
         {
             eprintln!("  warning: the worker queue did not drain within 90 s");
@@ -97,10 +97,7 @@ impl Ctx {
             let cores = self.cores(&prev, &now);
             prev = now;
             let idle = |name: &str, limit: f64| cores.get(name).is_none_or(|c| *c < limit);
-            let queue_empty = matches!(
-                crate::procs::queue_counts(&self.amqp, &self.worker_queue).await,
-                Ok((0, _))
-            );
+            let queue_empty = crate::procs::pending(&self.amqp, &self.work_queues).await == Some(0);
             if idle("api", 0.05) && idle("store", 0.10) && queue_empty {
                 quiet_in_a_row += 1;
                 if quiet_in_a_row >= 2 {

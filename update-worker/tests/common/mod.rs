@@ -41,6 +41,7 @@ impl Harness {
         let mut config = Config::new(mongo_args(prefix), amqp_args(prefix));
         config.queue = unique_name(&format!("t_{prefix}_q"));
         config.retry_backoff_ms = 20;
+        config.heartbeat_ms = 200;
         let store = Store::connect(&config.mongo).await.unwrap();
         updates::ensure_indexes(&store, updates::DEFAULT_RETENTION)
             .await
@@ -64,19 +65,51 @@ impl Harness {
         self.workers.push(running);
     }
 
+    /// Starts one more worker instance on the shared queue that stops on its own `token` (and
+    /// with the others); returns it for the caller to await.
+    pub async fn start_worker_stopping_on(&mut self, token: &CancellationToken) -> Running {
+        let own = self.shutdown.child_token();
+        let linked = own.clone();
+        let token = token.clone();
+        tokio::spawn(async move {
+            token.cancelled().await;
+            linked.cancel();
+        });
+        chat3_update_worker::start(self.config.clone(), own)
+            .await
+            .unwrap()
+    }
+
+    /// (ready messages, consumers) of `queue`.
+    pub async fn queue_counts(&self, queue: &str) -> (u32, u32) {
+        let ch = self.bus.channel().await.unwrap();
+        let q = ch
+            .queue_declare(
+                queue,
+                QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        let _ = ch.close(200, "done").await;
+        (q.message_count(), q.consumer_count())
+    }
+
     /// Cancels the workers, checks each exits cleanly, and removes the test's broker objects and
     /// database.
     pub async fn stop(mut self) {
         self.stop_workers().await;
         let ch = self.bus.channel().await.unwrap();
-        for q in [self.config.queue.clone(), self.config.dead_letter_queue()] {
+        for q in self.config.broker_queues() {
             let _ = ch.queue_delete(&q, QueueDeleteOptions::default()).await;
         }
-        for x in [
-            self.config.dead_letter_exchange(),
-            self.config.amqp.events_exchange.clone(),
-            self.config.amqp.updates_exchange.clone(),
-        ] {
+        let mut exchanges = self.config.broker_exchanges();
+        exchanges.push(self.config.amqp.events_exchange.clone());
+        exchanges.push(self.config.amqp.updates_exchange.clone());
+        for x in exchanges {
             let _ = ch
                 .exchange_delete(&x, ExchangeDeleteOptions::default())
                 .await;
