@@ -13,12 +13,19 @@
 //! 4. commit, then hand the events to the background publisher.
 //!
 //! A request that cannot be written (unknown dialog, sender not a member, ...) gets its error
-//! and takes no seq; the others commit. Requests that waited in the queue longer than the
-//! configured bound, or that find the queue full, are answered 503 `overloaded` at once without
-//! being written. See `docs/write-path.md`.
+//! and takes no seq; the others commit.
+//!
+//! Admission: each writer keeps a moving average of what one send costs it (a batch's commit
+//! time over its size). A request whose expected wait — the sends queued ahead of it times that
+//! cost — exceeds the configured bound is answered 503 `overloaded` at once, as is one that
+//! finds the queue full or that, against the estimate, waited longer than the bound; none of
+//! them is written. A batch is cut to what the writer commits in a quarter of the bound, so an
+//! accepted send waits at most about the bound plus one batch. See `docs/write-path.md`.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bson::{doc, Bson, Document};
@@ -63,6 +70,9 @@ impl Default for SendConfig {
     }
 }
 
+/// Batches smaller than this do not feed the cost estimate.
+const COST_SAMPLE_MIN_BATCH: usize = 8;
+
 /// How long a batch keeps retrying after it conflicted with another process.
 const CONFLICT_RETRY_WINDOW: Duration = Duration::from_secs(5);
 
@@ -81,7 +91,40 @@ pub(crate) struct Job {
 /// The handle requests enqueue their sends on. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct SendQueue {
-    shards: std::sync::Arc<Vec<mpsc::Sender<Job>>>,
+    shards: Arc<Vec<(mpsc::Sender<Job>, Arc<Cost>)>>,
+    max_wait: Duration,
+}
+
+/// What one send costs a writer, in microseconds: a moving average over its recent batches of
+/// at least [`COST_SAMPLE_MIN_BATCH`] sends (0 until the first such batch: no refusal by
+/// estimate while the load is light).
+#[derive(Debug, Default)]
+struct Cost {
+    per_send_us: AtomicU64,
+}
+
+impl Cost {
+    fn per_send(&self) -> Duration {
+        Duration::from_micros(self.per_send_us.load(Ordering::Relaxed))
+    }
+
+    /// Folds in a batch of `sends` that took `took` (weight 1/4 for the newest batch).
+    fn record(&self, sends: usize, took: Duration) {
+        let now = (took.as_micros() as u64) / sends.max(1) as u64;
+        let old = self.per_send_us.load(Ordering::Relaxed);
+        let next = if old == 0 { now } else { (old * 3 + now) / 4 };
+        self.per_send_us.store(next.max(1), Ordering::Relaxed);
+    }
+
+    /// Most sends to take into one batch: what fits a quarter of `max_wait`.
+    fn batch_limit(&self, max_wait: Duration, max_batch: usize) -> usize {
+        let per = self.per_send_us.load(Ordering::Relaxed);
+        if per == 0 {
+            return max_batch.max(1);
+        }
+        let fits = (max_wait.as_micros() as u64 / 4) / per;
+        (fits as usize).clamp(1, max_batch.max(1))
+    }
 }
 
 fn overloaded(why: &str) -> Error {
@@ -103,17 +146,20 @@ impl SendQueue {
         let mut tasks = Vec::new();
         for _ in 0..config.writers.max(1) {
             let (tx, rx) = mpsc::channel(config.queue.max(1));
-            shards.push(tx);
+            let cost = Arc::new(Cost::default());
+            shards.push((tx, cost.clone()));
             let writer = Writer {
                 store: store.clone(),
                 publisher: publisher.clone(),
                 config: config.clone(),
+                cost,
             };
             tasks.push(tokio::spawn(writer.run(rx, shutdown.clone())));
         }
         (
             Self {
-                shards: std::sync::Arc::new(shards),
+                shards: Arc::new(shards),
+                max_wait: config.max_wait,
             },
             tasks,
         )
@@ -131,7 +177,12 @@ impl SendQueue {
         let (reply, answer) = oneshot::channel();
         let mut h = std::collections::hash_map::DefaultHasher::new();
         (&tenant, &dialog).hash(&mut h);
-        let shard = &self.shards[(h.finish() % self.shards.len() as u64) as usize];
+        let (shard, cost) = &self.shards[(h.finish() % self.shards.len() as u64) as usize];
+        let ahead = shard.max_capacity() - shard.capacity();
+        let expected = cost.per_send().saturating_mul(ahead as u32 + 1);
+        if expected > self.max_wait {
+            return Err(overloaded("the store is at capacity"));
+        }
         let job = Job {
             tenant,
             dialog,
@@ -156,6 +207,7 @@ struct Writer {
     store: Store,
     publisher: Publisher,
     config: SendConfig,
+    cost: Arc<Cost>,
 }
 
 impl Writer {
@@ -170,7 +222,10 @@ impl Writer {
                 _ = shutdown.cancelled() => break,
             };
             let mut batch = vec![first];
-            while batch.len() < self.config.max_batch {
+            let limit = self
+                .cost
+                .batch_limit(self.config.max_wait, self.config.max_batch);
+            while batch.len() < limit {
                 match rx.try_recv() {
                     Ok(job) => batch.push(job),
                     Err(_) => break,
@@ -218,6 +273,11 @@ impl Writer {
         };
         match outcome {
             Ok((outcomes, events)) => {
+                // Small batches say little about the cost of a send under load (their fixed
+                // part dominates), and a light load needs no admission control.
+                if attempt == 1 && jobs.len() >= COST_SAMPLE_MIN_BATCH {
+                    self.cost.record(jobs.len(), started.elapsed());
+                }
                 self.publisher.submit(&events);
                 for (job, outcome) in jobs.into_iter().zip(outcomes) {
                     let _ = job.reply.send(outcome);
@@ -684,4 +744,26 @@ async fn run_update(
         }
     }
     Ok(docs::ts(&reply, "n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cost_estimate_follows_recent_batches_and_cuts_batches_to_the_budget() {
+        let c = Cost::default();
+        let budget = Duration::from_millis(200);
+        assert_eq!(c.per_send(), Duration::ZERO, "no estimate before a batch");
+        assert_eq!(c.batch_limit(budget, 256), 256);
+        c.record(10, Duration::from_millis(20));
+        assert_eq!(c.per_send(), Duration::from_millis(2));
+        // A quarter of 200 ms at 2 ms a send.
+        assert_eq!(c.batch_limit(budget, 256), 25);
+        assert_eq!(c.batch_limit(budget, 16), 16);
+        c.record(10, Duration::from_millis(60));
+        assert_eq!(c.per_send(), Duration::from_micros(3000));
+        c.record(1, Duration::from_secs(10));
+        assert_eq!(c.batch_limit(budget, 256), 1, "never below one send");
+    }
 }
