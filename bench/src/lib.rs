@@ -267,7 +267,17 @@ async fn workloads(
         "\n== fan-out ({} members, {} messages), 1 worker",
         ctx.plan.fanout_members, ctx.plan.fanout_messages
     );
-    record(results, "fanout1", scenarios::fanout::fanout(ctx, 1).await);
+    record(
+        results,
+        "fanout1",
+        scenarios::fanout::fanout(ctx, 1, false).await,
+    );
+    println!("== fan-out backlog (workers frozen while posting), 1 worker");
+    record(
+        results,
+        "backlog1",
+        scenarios::fanout::fanout(ctx, 1, true).await,
+    );
     println!("\n== hot user ({} dialogs), 1 worker", ctx.plan.hot_dialogs);
     let mut hot = match scenarios::hot::setup(ctx).await {
         Ok((hot, detail)) => {
@@ -293,7 +303,17 @@ async fn workloads(
     println!("\n== 2 update workers on the same queue");
     restart_workers(ctx, cli, names, workers, api, &["worker-2a", "worker-2b"]).await?;
     println!("== fan-out, 2 workers");
-    record(results, "fanout2", scenarios::fanout::fanout(ctx, 2).await);
+    record(
+        results,
+        "fanout2",
+        scenarios::fanout::fanout(ctx, 2, false).await,
+    );
+    println!("== fan-out backlog (workers frozen while posting), 2 workers");
+    record(
+        results,
+        "backlog2",
+        scenarios::fanout::fanout(ctx, 2, true).await,
+    );
     if let Some(h) = hot.as_mut() {
         println!("== hot user, 2 workers");
         let r = scenarios::hot::burst(ctx, h, 2).await;

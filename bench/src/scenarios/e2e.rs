@@ -42,6 +42,7 @@ struct RateResult {
     cap_hits: u64,
     tally: Tally,
     post: Summary,
+    refused: Summary,
     e2e: Summary,
     accepted: usize,
     accepted_per_sec: f64,
@@ -73,6 +74,7 @@ async fn run_rate(ctx: &Ctx, setup: &Setup, r: u32, secs: f64) -> Result<RateRes
 
     let mut tally = Tally::default();
     let mut post = Vec::new();
+    let mut refused = Vec::new();
     // message id -> (scheduled start, recipient)
     let mut waiting: HashMap<String, (Instant, String)> = HashMap::new();
     let mut accepted = 0usize;
@@ -85,6 +87,8 @@ async fn run_rate(ctx: &Ctx, setup: &Setup, r: u32, secs: f64) -> Result<RateRes
             if let Some(id) = &sent.message_id {
                 waiting.insert(id.clone(), (f.scheduled, recipient.clone()));
             }
+        } else if matches!(sent.outcome, crate::stats::Outcome::Status(429 | 503)) {
+            refused.push(f.done - f.scheduled);
         }
     }
     let deadline = Instant::now() + plan.update_deadline;
@@ -105,16 +109,19 @@ async fn run_rate(ctx: &Ctx, setup: &Setup, r: u32, secs: f64) -> Result<RateRes
     listener.close().await;
     let cores = ctx.cores(&before, &after);
     let post = Summary::of(&post);
+    let refused = Summary::of(&refused);
     let e2e = Summary::of(&e2e);
     // Accepted per second of offered load (the schedule), not of the tail of slow responses.
     let offered = fired.schedule_span + Duration::from_secs_f64(1.0 / f64::from(r));
     let accepted_per_sec = rate(accepted, offered);
     println!(
-        "  {r}/s for {secs} s: {count} due, {} skipped at cap (start lag p99 {:.1} ms); POST p50 {:.1} ms p99 {:.1} ms; e2e p50 {:.1} ms p99 {:.1} ms; {}; {missing} updates missing",
+        "  {r}/s for {secs} s: {count} due, {} skipped at cap (start lag p99 {:.1} ms); POST p50 {:.1} ms p99 {:.1} ms; refusals p50 {:.1} ms p99 {:.1} ms; e2e p50 {:.1} ms p99 {:.1} ms; {}; {missing} updates missing",
         fired.cap_hits,
         fired.start_lag.p99.unwrap_or(f64::NAN),
         post.p50.unwrap_or(f64::NAN),
         post.p99.unwrap_or(f64::NAN),
+        refused.p50.unwrap_or(f64::NAN),
+        refused.p99.unwrap_or(f64::NAN),
         e2e.p50.unwrap_or(f64::NAN),
         e2e.p99.unwrap_or(f64::NAN),
         tally.line()
@@ -130,6 +137,7 @@ async fn run_rate(ctx: &Ctx, setup: &Setup, r: u32, secs: f64) -> Result<RateRes
         "acceptedPerSec": accepted_per_sec,
         "outcomes": tally.to_json(),
         "post": post.to_json(),
+        "refused": refused.to_json(),
         "e2e": e2e.to_json(),
         "accepted": accepted,
         "updatesMissing": missing,
@@ -143,6 +151,7 @@ async fn run_rate(ctx: &Ctx, setup: &Setup, r: u32, secs: f64) -> Result<RateRes
         cap_hits: fired.cap_hits,
         tally,
         post,
+        refused,
         e2e,
         accepted,
         accepted_per_sec,
@@ -216,6 +225,16 @@ fn rate_rows(r: &RateResult) -> Vec<Row> {
         Row::new(&section, "POST p50", r.post.p50, "ms").vs(Basis::InsertOneP50),
         Row::new(&section, "POST p99", r.post.p99, "ms").vs(Basis::InsertOneP50),
     ];
+    if r.refused.count > 0 {
+        rows.push(
+            Row::new(&section, "refusal (429/503) p50", r.refused.p50, "ms")
+                .vs(Basis::InsertOneP50),
+        );
+        rows.push(
+            Row::new(&section, "refusal (429/503) p99", r.refused.p99, "ms")
+                .vs(Basis::InsertOneP50),
+        );
+    }
     let mut p50 = Row::new(&section, "e2e p50", r.e2e.p50, "ms").vs(Basis::InsertOneP50);
     if r.rate == 10 {
         p50 = p50.issue("13.7 ms");

@@ -1,6 +1,8 @@
 //! Fan-out: one dialog with many members, a few messages into it, and every member's update
 //! counted as it arrives on the updates exchange. Gives updates/s of the worker(s) and how long
-//! the first message takes to reach its first recipient.
+//! the first message takes to reach its first recipient. The backlog variant freezes the workers
+//! while the messages are posted and times the drain from the moment they are thawed: the
+//! workers' own rate, whatever the POST rate.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
@@ -13,11 +15,13 @@ use crate::report::{Basis, Row};
 use crate::stats::{ms, rate, Tally};
 
 /// Runs the fan-out workload; `workers` only labels the figures.
-pub async fn fanout(ctx: &Ctx, workers: usize) -> Result<Outcome> {
+pub async fn fanout(ctx: &Ctx, workers: usize, backlog: bool) -> Result<Outcome> {
     let plan = &ctx.plan;
     let members = plan.fanout_members;
     let k = plan.fanout_messages;
-    let api = ctx.tenant(&format!("fan{workers}w")).await?;
+    let api = ctx
+        .tenant(&format!("fan{workers}w{}", if backlog { "b" } else { "" }))
+        .await?;
     let mut listener = ctx.listen(&format!("update.{}.#", api.tenant)).await?;
     let users: Vec<String> = (0..members).map(|i| format!("f{i}")).collect();
     let created = Instant::now();
@@ -26,8 +30,11 @@ pub async fn fanout(ctx: &Ctx, workers: usize) -> Result<Outcome> {
     let setup_total = created.elapsed();
     ctx.settle().await;
 
+    if backlog {
+        ctx.freeze_workers(true);
+    }
     let before = ctx.snapshot();
-    let first_post = Instant::now();
+    let mut first_post = Instant::now();
     let mut tally = Tally::default();
     let mut ids: Vec<String> = Vec::with_capacity(k);
     for i in 0..k {
@@ -38,6 +45,11 @@ pub async fn fanout(ctx: &Ctx, workers: usize) -> Result<Outcome> {
         }
     }
     let posted = first_post.elapsed();
+    if backlog {
+        // Everything is queued; the clock starts when the workers may go.
+        first_post = Instant::now();
+        ctx.freeze_workers(false);
+    }
     let expected = ids.len() * members;
     let wanted: HashSet<&str> = ids.iter().map(String::as_str).collect();
     let first_id = ids.first().cloned();
@@ -81,12 +93,16 @@ pub async fn fanout(ctx: &Ctx, workers: usize) -> Result<Outcome> {
         first_update.map(ms).unwrap_or(f64::NAN),
         tally.line()
     );
-    let section = format!("fan-out {members} members, {workers} worker(s)");
+    let section = if backlog {
+        format!("fan-out backlog, {k} messages to {members} members, {workers} worker(s)")
+    } else {
+        format!("fan-out {members} members, {workers} worker(s)")
+    };
     let mut throughput =
         Row::new(&section, "updates/s", Some(per_sec), "updates/s").vs(Basis::InsertManyRate);
     let mut first = Row::new(&section, "first update after", first_update.map(ms), "ms")
         .vs(Basis::InsertOneP50);
-    if workers == 1 && members == 1000 {
+    if workers == 1 && members == 1000 && !backlog {
         throughput = throughput.issue("4,000 updates/s");
         first = first.issue("171 ms");
     }
@@ -111,6 +127,7 @@ pub async fn fanout(ctx: &Ctx, workers: usize) -> Result<Outcome> {
     ];
     let detail = json!({
         "workers": workers,
+        "backlog": backlog,
         "members": members,
         "messages": k,
         "outcomes": tally.to_json(),

@@ -70,6 +70,16 @@ impl Ctx {
         cores_between(a, b, self.ticks, self.ncpu)
     }
 
+    /// Freezes (`true`) or thaws (`false`) the update workers, to let a backlog build up and
+    /// then time how fast they drain it.
+    pub fn freeze_workers(&self, frozen: bool) {
+        for (name, pid) in &self.watched.procs {
+            if name.starts_with("worker") {
+                crate::procs::signal(*pid, if frozen { "STOP" } else { "CONT" });
+            }
+        }
+    }
+
     /// Waits (bounded) until the workers have consumed everything queued; returns the wait.
     pub async fn settle(&self) -> Duration {
         let t = Instant::now();
