@@ -2,7 +2,7 @@
 //! client-friendly event it maps to, plus the control frames (`pong`, `resync:required`,
 //! `error`).
 
-use chat3_sdk::{Update, UpdateType, WsFrame};
+use chat3_sdk::{EventType, Update, UpdateType, WsFrame};
 use serde_json::{json, Value};
 
 /// Event names on the socket.
@@ -39,7 +39,7 @@ fn frame(event: &str, data: Value, seq: Option<u64>) -> WsFrame {
 
 /// The client event an update maps to, if any.
 pub fn mapped_event(update: &Update) -> Option<&'static str> {
-    let et = update.event_type.as_str();
+    let et = &update.event_type;
     if update.update_type == UpdateType::Typing {
         let stopped = update.data.get("isTyping").and_then(Value::as_bool) == Some(false);
         return Some(if stopped {
@@ -48,14 +48,11 @@ pub fn mapped_event(update: &Update) -> Option<&'static str> {
             event::TYPING_START
         });
     }
-    if et == "message.create" {
-        Some(event::MESSAGE_NEW)
-    } else if et.starts_with("message.") {
-        Some(event::MESSAGE_UPDATE)
-    } else if et.starts_with("dialog.") {
-        Some(event::DIALOG_UPDATE)
-    } else {
-        None
+    match (et, et.family()) {
+        (EventType::MessageCreate, _) => Some(event::MESSAGE_NEW),
+        (_, "message") => Some(event::MESSAGE_UPDATE),
+        (_, "dialog") => Some(event::DIALOG_UPDATE),
+        _ => None,
     }
 }
 
@@ -92,7 +89,7 @@ pub fn error(code: &str, message: &str) -> WsFrame {
 mod tests {
     use super::*;
 
-    fn update(event_type: &str, update_type: UpdateType, data: Value) -> Update {
+    fn update(event_type: EventType, update_type: UpdateType, data: Value) -> Update {
         Update {
             update_id: "upd_1".into(),
             tenant_id: "acme".parse().unwrap(),
@@ -100,7 +97,7 @@ mod tests {
             user_type: Default::default(),
             seq: Some(7),
             update_type,
-            event_type: event_type.into(),
+            event_type,
             event_id: "evt_1".into(),
             dialog_id: None,
             created_at: 1,
@@ -111,7 +108,7 @@ mod tests {
     #[test]
     fn message_create_becomes_raw_update_then_message_new() {
         let u = update(
-            "message.create",
+            EventType::MessageCreate,
             UpdateType::Message,
             json!({"message": {"content": "hi"}}),
         );
@@ -129,27 +126,34 @@ mod tests {
     fn other_events_map_by_prefix() {
         let ev = |et, ut| mapped_event(&update(et, ut, Value::Null));
         assert_eq!(
-            ev("message.changed", UpdateType::Message),
+            ev(EventType::MessageChanged, UpdateType::Message),
             Some("message:update")
         );
         assert_eq!(
-            ev("message.status.changed", UpdateType::Message),
+            ev(EventType::MessageStatusChanged, UpdateType::Message),
             Some("message:update")
         );
-        assert_eq!(ev("dialog.read", UpdateType::Dialog), Some("dialog:update"));
         assert_eq!(
-            ev("dialog.member.add", UpdateType::Dialog),
+            ev(EventType::DialogRead, UpdateType::Dialog),
             Some("dialog:update")
         );
-        assert_eq!(ev("user.changed", UpdateType::User), None);
-        let typing = |v| mapped_event(&update("dialog.typing", UpdateType::Typing, v));
+        assert_eq!(
+            ev(EventType::DialogMemberAdd, UpdateType::Dialog),
+            Some("dialog:update")
+        );
+        assert_eq!(ev(EventType::UserChanged, UpdateType::User), None);
+        let typing = |v| mapped_event(&update(EventType::DialogTyping, UpdateType::Typing, v));
         assert_eq!(typing(json!({"isTyping": true})), Some("typing:start"));
         assert_eq!(typing(json!({"isTyping": false})), Some("typing:stop"));
     }
 
     #[test]
     fn unmapped_updates_still_send_the_raw_frame() {
-        let frames = frames_for(&update("user.changed", UpdateType::User, Value::Null));
+        let frames = frames_for(&update(
+            EventType::UserChanged,
+            UpdateType::User,
+            Value::Null,
+        ));
         assert_eq!(frames.len(), 1);
         assert_eq!(frames[0].event, "chat3:update");
     }

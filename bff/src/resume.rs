@@ -150,7 +150,7 @@ mod tests {
             user_type: Default::default(),
             seq: Some(seq),
             update_type: UpdateType::Message,
-            event_type: "message.create".into(),
+            event_type: chat3_sdk::EventType::MessageCreate,
             event_id: format!("evt_{seq}"),
             dialog_id: None,
             created_at: 0,

@@ -4,15 +4,15 @@
 use bson::{doc, Document};
 use chat3_sdk::{CreateDialog, Dialog, DialogId, Page, Pagination, TenantId};
 use futures_util::TryStreamExt;
-use serde_json::json;
 
 use crate::docs;
 use crate::error::{Error, Result};
-use crate::events::{envelope, types, Actor};
+use crate::events::{event, Actor};
 use crate::ids::{self, now_ms};
 use crate::store::{coll, scoped, tenant_filter, Store};
 use crate::write::{self, Reply, Staged};
 use crate::Ctx;
+use chat3_sdk::events::DialogCreated;
 
 /// Most members a dialog may be created with.
 pub const MAX_INITIAL_MEMBERS: usize = 1000;
@@ -84,14 +84,14 @@ pub async fn create(ctx: &Ctx, tenant: &TenantId, req: &CreateDialog) -> Result<
         })
         .collect();
     let dialog = docs::dialog(&dialog_doc, &member_docs)?;
-    let event = envelope(
+    let event = event(
         tenant,
-        types::DIALOG_CREATE,
-        "dialog",
         dialog_id.as_str(),
         Some(&dialog_id),
         &Actor::user(created_by.as_str()),
-        json!({ "dialog": dialog }),
+        &DialogCreated {
+            dialog: dialog.clone(),
+        },
     );
     let store = &ctx.store;
     write::transact(ctx, Reply::Created, async |s| {

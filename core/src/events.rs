@@ -1,21 +1,11 @@
-//! Event envelopes (DESIGN §5): construction, routing keys and the event type names.
+//! Event envelopes (DESIGN §5): construction and routing keys. Event types and their payloads
+//! are `chat3_sdk::events`.
 
-use chat3_sdk::{DialogId, EventEnvelope, TenantId};
+use chat3_sdk::events::{to_data, Payload};
+use chat3_sdk::{DialogId, EventEnvelope, EventType, TenantId};
 use serde_json::Value;
 
 use crate::ids;
-
-/// Event type names.
-pub mod types {
-    /// A dialog was created (its initial members are in `data.members`).
-    pub const DIALOG_CREATE: &str = "dialog.create";
-    /// Members joined a dialog.
-    pub const DIALOG_MEMBER_ADD: &str = "dialog.member.add";
-    /// A message was created.
-    pub const MESSAGE_CREATE: &str = "message.create";
-    /// A member's read watermark moved.
-    pub const DIALOG_READ: &str = "dialog.read";
-}
 
 /// Who caused an event.
 #[derive(Debug, Clone)]
@@ -36,11 +26,28 @@ impl Actor {
     }
 }
 
-/// A new envelope with a fresh id and the current time.
+/// A new envelope of `payload`'s type with a fresh id and the current time.
+pub fn event<P: Payload>(
+    tenant: &TenantId,
+    entity_id: &str,
+    dialog_id: Option<&DialogId>,
+    actor: &Actor,
+    payload: &P,
+) -> EventEnvelope {
+    envelope(
+        tenant,
+        P::TYPE,
+        entity_id,
+        dialog_id,
+        actor,
+        to_data(payload),
+    )
+}
+
+/// A new envelope with a fresh id and the current time (`entityType` from the event type).
 pub fn envelope(
     tenant: &TenantId,
-    event_type: &str,
-    entity_type: &str,
+    event_type: EventType,
     entity_id: &str,
     dialog_id: Option<&DialogId>,
     actor: &Actor,
@@ -49,8 +56,8 @@ pub fn envelope(
     EventEnvelope {
         event_id: ids::event_id(),
         tenant_id: tenant.clone(),
-        event_type: event_type.to_owned(),
-        entity_type: entity_type.to_owned(),
+        entity_type: event_type.entity_type().to_owned(),
+        event_type,
         entity_id: entity_id.to_owned(),
         dialog_id: dialog_id.cloned(),
         actor_id: actor.id.clone(),
@@ -74,8 +81,7 @@ mod tests {
         let t: TenantId = "tnt_acme".parse().unwrap_or_else(|_| unreachable!());
         let e = envelope(
             &t,
-            types::MESSAGE_CREATE,
-            "message",
+            EventType::MessageCreate,
             "m",
             None,
             &Actor::user("u"),

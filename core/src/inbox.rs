@@ -6,15 +6,15 @@ use std::collections::HashMap;
 use bson::{doc, Document};
 use chat3_sdk::{DialogId, InboxDialog, Message, Page, Pagination, ReadState, TenantId, UserId};
 use futures_util::TryStreamExt;
-use serde_json::json;
 
 use crate::docs;
 use crate::error::{Error, Result};
-use crate::events::{envelope, types, Actor};
+use crate::events::{event, Actor};
 use crate::plain;
 use crate::store::{coll, scoped, Store};
 use crate::write::{self, Reply, Staged};
 use crate::Ctx;
+use chat3_sdk::events::DialogRead;
 
 /// The user's dialogs, most recent activity first, each with the user's unread count, watermark
 /// and the newest message. A user with no dialogs has an empty inbox.
@@ -160,14 +160,16 @@ pub async fn mark_all_read(
             )
             .session(&mut *s)
             .await?;
-        let event = envelope(
+        let event = event(
             tenant,
-            types::DIALOG_READ,
-            "dialog",
             dialog.as_str(),
             Some(dialog),
             &Actor::user(user.as_str()),
-            json!({"userId": user, "lastReadSeq": last_seq, "unreadCount": 0}),
+            &DialogRead {
+                user_id: user.clone(),
+                last_read_seq: last_seq as u64,
+                unread_count: 0,
+            },
         );
         Ok(Staged::new(state, vec![event]))
     })

@@ -27,7 +27,7 @@ fn outbox_doc(event: &EventEnvelope) -> crate::Result<Document> {
     Ok(doc! {
         "_id": &event.event_id,
         "tenantId": event.tenant_id.as_str(),
-        "eventType": &event.event_type,
+        "eventType": event.event_type.as_str(),
         "routingKey": routing_key(event),
         "envelope": envelope,
         "published": false,

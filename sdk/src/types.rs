@@ -360,7 +360,7 @@ pub struct Update {
     /// Kind.
     pub update_type: UpdateType,
     /// The event type that caused it.
-    pub event_type: String,
+    pub event_type: crate::EventType,
     /// The event that caused it.
     pub event_id: String,
     /// Dialog, when the event concerns one.
@@ -395,7 +395,7 @@ pub struct EventEnvelope {
     /// Tenant.
     pub tenant_id: TenantId,
     /// e.g. `message.create`.
-    pub event_type: String,
+    pub event_type: crate::EventType,
     /// e.g. `message`.
     pub entity_type: String,
     /// Id of the entity.

@@ -488,7 +488,7 @@ mod tests {
             } else {
                 UpdateType::Typing
             },
-            event_type: "message.create".into(),
+            event_type: chat3_sdk::EventType::MessageCreate,
             event_id: "evt_1".into(),
             dialog_id: stored.then(|| DLG.parse().expect("id")),
             created_at: 1,

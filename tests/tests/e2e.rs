@@ -1,5 +1,6 @@
 //! The whole message path: API → events → update worker → per-user updates → BFF WebSocket.
 
+use chat3_sdk::EventType;
 use std::time::Duration;
 
 use chat3_sdk::{CreateDialog, MemberInput};
@@ -50,11 +51,15 @@ async fn every_member_gets_sequenced_updates_through_the_api() {
     let types: Vec<_> = bob_updates
         .data
         .iter()
-        .map(|u| u.event_type.as_str())
+        .map(|u| u.event_type.clone())
         .collect();
     assert_eq!(
         types,
-        vec!["dialog.create", "message.create", "dialog.read"]
+        vec![
+            EventType::DialogCreate,
+            EventType::MessageCreate,
+            EventType::DialogRead
+        ]
     );
     let msg_update = &bob_updates.data[1];
     assert_eq!(

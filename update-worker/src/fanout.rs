@@ -6,10 +6,10 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chat3_core::bus::{Bus, BusError, Outgoing};
-use chat3_core::events::types;
 use chat3_core::store::Store;
 use chat3_core::updates::{self, Planned, Work};
-use chat3_sdk::{DialogId, EventEnvelope, TenantId, Update, UpdateType, UserId};
+use chat3_sdk::events::{DialogRead, MembersAdded, MessageCreated};
+use chat3_sdk::{DialogId, EventEnvelope, EventType, TenantId, Update, UpdateType, UserId};
 use serde_json::{json, Map, Value};
 
 use crate::shards::{self, ShardWork};
@@ -69,15 +69,23 @@ pub enum Kind {
 
 impl Kind {
     /// The kind of an event type, `None` for types not handled (yet).
-    pub fn of(event_type: &str) -> Option<Self> {
+    pub fn of(event_type: &EventType) -> Option<Self> {
         match event_type {
-            types::DIALOG_CREATE => Some(Kind::DialogCreate),
-            types::DIALOG_MEMBER_ADD => Some(Kind::MemberAdd),
-            types::MESSAGE_CREATE => Some(Kind::MessageCreate),
-            types::DIALOG_READ => Some(Kind::DialogRead),
+            EventType::DialogCreate => Some(Kind::DialogCreate),
+            EventType::DialogMemberAdd => Some(Kind::MemberAdd),
+            EventType::MessageCreate => Some(Kind::MessageCreate),
+            EventType::DialogRead => Some(Kind::DialogRead),
             _ => None,
         }
     }
+
+    /// The event types the worker turns into updates.
+    pub const HANDLED: [EventType; 4] = [
+        EventType::DialogCreate,
+        EventType::DialogMemberAdd,
+        EventType::MessageCreate,
+        EventType::DialogRead,
+    ];
 
     fn update_type(self) -> UpdateType {
         match self {
@@ -98,8 +106,12 @@ pub struct Prepared {
     pub dialog: DialogId,
     /// The message of a `message.create`.
     pub message_id: Option<String>,
+    /// The message as the event carries it (used when the stored one is gone).
+    pub message: Option<Value>,
     /// The reader of a `dialog.read`.
     pub reader: Option<UserId>,
+    /// Who joined, in a `dialog.member.add`.
+    pub added: Option<Value>,
 }
 
 impl Prepared {
@@ -113,21 +125,36 @@ pub fn prepare(event: EventEnvelope) -> Result<Option<Prepared>, ProcessError> {
     let Some(kind) = Kind::of(&event.event_type) else {
         return Ok(None);
     };
-    let dialog = dialog_of(&event)?;
-    let message_id = match kind {
-        Kind::MessageCreate => Some(message_id_of(&event)?),
-        _ => None,
-    };
-    let reader = match kind {
-        Kind::DialogRead => Some(field_id(&event.data, "userId")?),
-        _ => None,
-    };
+    let poison = |e: chat3_sdk::events::PayloadError| ProcessError::Poison(e.to_string());
+    let mut dialog = event.dialog_id.clone();
+    let (mut message_id, mut message, mut reader, mut added) = (None, None, None, None);
+    match kind {
+        Kind::MessageCreate => {
+            let m = event.payload::<MessageCreated>().map_err(poison)?.message;
+            dialog.get_or_insert(m.dialog_id.clone());
+            message_id = Some(m.message_id.to_string());
+            message = Some(json!(m));
+        }
+        // Recipients and their views come from current state; the envelope names the dialog.
+        Kind::DialogCreate => {}
+        Kind::DialogRead => {
+            reader = Some(event.payload::<DialogRead>().map_err(poison)?.user_id);
+        }
+        Kind::MemberAdd => {
+            added = Some(json!(
+                event.payload::<MembersAdded>().map_err(poison)?.members
+            ));
+        }
+    }
+    let dialog = dialog.ok_or_else(|| ProcessError::Poison("no dialogId".to_owned()))?;
     Ok(Some(Prepared {
         event,
         kind,
         dialog,
         message_id,
+        message,
         reader,
+        added,
     }))
 }
 
@@ -322,7 +349,7 @@ async fn load_state(
                 messages
                     .get(&(p.event.tenant_id.clone(), id.clone()))
                     .cloned()
-                    .or_else(|| p.event.data.get("message").cloned())
+                    .or_else(|| p.message.clone())
                     .unwrap_or(Value::Null)
             });
             users
@@ -351,8 +378,7 @@ fn plan(
         }
         Kind::MemberAdd => {
             data.insert("member".into(), state::member_view(dialog, m));
-            let added = p.event.data.get("members").cloned().unwrap_or(json!([]));
-            data.insert("members".into(), added);
+            data.insert("members".into(), p.added.clone().unwrap_or(json!([])));
         }
         Kind::DialogCreate | Kind::DialogRead => {
             data.insert("member".into(), state::member_view(dialog, m));
@@ -408,38 +434,4 @@ pub async fn publish(bus: &Bus, stored: &[Update]) -> Result<(), ProcessError> {
         Some(e) => Err(ProcessError::Publish(e)),
         None => Ok(()),
     }
-}
-
-/// The dialog an event concerns: the envelope's, else the payload's.
-fn dialog_of(event: &EventEnvelope) -> Result<DialogId, ProcessError> {
-    if let Some(d) = &event.dialog_id {
-        return Ok(d.clone());
-    }
-    let nested = ["dialog", "message"]
-        .iter()
-        .find_map(|k| event.data.get(k)?.get("dialogId")?.as_str());
-    let raw = nested
-        .or_else(|| event.data.get("dialogId").and_then(Value::as_str))
-        .ok_or_else(|| ProcessError::Poison("no dialogId".to_owned()))?;
-    raw.parse()
-        .map_err(|e| ProcessError::Poison(format!("dialogId: {e}")))
-}
-
-fn message_id_of(event: &EventEnvelope) -> Result<String, ProcessError> {
-    event
-        .data
-        .get("message")
-        .and_then(|m| m.get("messageId"))
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .or_else(|| (event.entity_type == "message").then(|| event.entity_id.clone()))
-        .ok_or_else(|| ProcessError::Poison("no messageId".to_owned()))
-}
-
-fn field_id(data: &Value, key: &str) -> Result<UserId, ProcessError> {
-    data.get(key)
-        .and_then(Value::as_str)
-        .ok_or_else(|| ProcessError::Poison(format!("no {key}")))?
-        .parse()
-        .map_err(|e| ProcessError::Poison(format!("{key}: {e}")))
 }

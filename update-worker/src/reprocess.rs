@@ -5,15 +5,14 @@
 
 use bson::{doc, Document};
 use chat3_core::bus::Bus;
-use chat3_core::events::types;
 use chat3_core::store::{coll, scoped, Store};
 use chat3_core::updates;
-use chat3_sdk::EventEnvelope;
+use chat3_sdk::{EventEnvelope, EventType};
 use futures_util::TryStreamExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ReprocessArgs;
-use crate::fanout::process_event;
+use crate::fanout::{process_event, Kind};
 use crate::replay::{pacer, progress_bar};
 
 /// What a reprocess run did.
@@ -38,7 +37,7 @@ pub async fn run(
     let store = Store::connect(&args.mongo).await?;
     let to_ms = args.to_ms.unwrap_or_else(chat3_core::ids::now_ms);
     let range = doc! {
-        "eventType": { "$in": [types::DIALOG_CREATE, types::DIALOG_MEMBER_ADD, types::MESSAGE_CREATE, types::DIALOG_READ] },
+        "eventType": { "$in": Kind::HANDLED.iter().map(EventType::as_str).collect::<Vec<_>>() },
         "createdAt": {
             "$gte": bson::DateTime::from_millis(args.from_ms),
             "$lt": bson::DateTime::from_millis(to_ms),

@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use chat3_core::events::types;
+use chat3_sdk::EventType;
 use chat3_sdk::{Update, UpdateType};
 use common::{eventually, Harness};
 use serde_json::json;
@@ -29,7 +29,7 @@ async fn every_member_gets_one_message_update_with_the_next_seq_and_their_unread
         .await;
 
     // A first event gives everyone seq 1, so the message must take seq 2.
-    h.publish(&h.event(types::DIALOG_CREATE, &dialog, json!({})))
+    h.publish(&h.event(EventType::DialogCreate, &dialog, json!({})))
         .await;
     let first = by_user(observer.take(3).await);
     assert!(first.values().all(|(_, u)| u.seq == Some(1)));
@@ -62,7 +62,7 @@ async fn every_member_gets_one_message_update_with_the_next_seq_and_their_unread
         assert_eq!(update.seq, Some(2));
         assert_eq!(update.update_type, UpdateType::Message);
         assert_eq!(update.event_id, event.event_id);
-        assert_eq!(update.event_type, "message.create");
+        assert_eq!(update.event_type, chat3_sdk::EventType::MessageCreate);
         assert_eq!(update.dialog_id.as_ref(), Some(&dialog));
         assert_eq!(update.user_type.as_str(), user_type);
         assert_eq!(update.data["message"], event.data["message"]);
@@ -120,7 +120,7 @@ async fn a_read_event_updates_only_the_reader_with_their_current_watermark() {
 
     h.set_read(&dialog, "bob", 2, 2).await;
     let read = h.event(
-        types::DIALOG_READ,
+        EventType::DialogRead,
         &dialog,
         json!({ "userId": "bob", "lastReadSeq": 2, "unreadCount": 1 }),
     );
@@ -146,7 +146,7 @@ async fn a_poison_message_is_dead_lettered_and_does_not_block_the_next_event() {
     let key = format!("message.create.{}", h.tenant);
 
     h.publish_raw(&key, "evt_poison", b"{not json").await;
-    let unhandled = h.event("dialog.typing", &dialog, json!({}));
+    let unhandled = h.event(EventType::DialogTyping, &dialog, json!({}));
     h.publish(&unhandled).await;
     let event = h.send_message(&dialog, "alice", "after the poison").await;
     h.publish(&event).await;
@@ -188,7 +188,7 @@ async fn member_add_tells_every_member_who_joined() {
     let dialog = h.seed_dialog(&[("alice", "user"), ("dave", "user")]).await;
     let added = json!([{ "userId": "dave", "type": "user", "lastReadSeq": 0, "unreadCount": 0, "joinedAt": 1 }]);
     let event = h.event(
-        types::DIALOG_MEMBER_ADD,
+        EventType::DialogMemberAdd,
         &dialog,
         json!({ "dialog": { "dialogId": dialog }, "members": added }),
     );

@@ -102,7 +102,7 @@ async fn reprocessing_journal_events_creates_only_missing_updates() {
         h.store
             .coll(coll::EVENTS)
             .insert_one(doc! {
-                "_id": &e.event_id, "tenantId": h.tenant.as_str(), "eventType": &e.event_type,
+                "_id": &e.event_id, "tenantId": h.tenant.as_str(), "eventType": e.event_type.as_str(),
                 "routingKey": routing_key(&e), "envelope": bson::to_document(&e).unwrap(),
                 "published": false, "createdAt": bson::DateTime::now(),
             })

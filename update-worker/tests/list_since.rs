@@ -3,10 +3,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use bson::doc;
-use chat3_core::events::{envelope, types, Actor};
+use chat3_core::events::{envelope, Actor};
 use chat3_core::store::{coll, Store};
 use chat3_core::testing::{mongo_args, unique_name};
 use chat3_core::updates::{self, Planned};
+use chat3_sdk::EventType;
 use chat3_sdk::{TenantId, UpdateType, UserId};
 use serde_json::json;
 
@@ -33,8 +34,7 @@ impl Db {
     async fn add(&self, n: u32) -> String {
         let event = envelope(
             &self.tenant,
-            types::DIALOG_READ,
-            "dialog",
+            EventType::DialogRead,
             "d",
             None,
             &Actor::user("alice"),
@@ -129,8 +129,7 @@ async fn fanning_out_the_same_event_twice_returns_the_stored_update() {
     let db = Db::new().await;
     let event = envelope(
         &db.tenant,
-        types::MESSAGE_CREATE,
-        "message",
+        EventType::MessageCreate,
         "m",
         None,
         &Actor::user("alice"),

@@ -152,7 +152,7 @@ mod tests {
             user_type: Default::default(),
             seq: Some(seq),
             update_type: UpdateType::Message,
-            event_type: "message.create".into(),
+            event_type: chat3_sdk::EventType::MessageCreate,
             event_id: "evt".into(),
             dialog_id: None,
             created_at: 0,

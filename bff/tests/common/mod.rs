@@ -228,7 +228,7 @@ pub fn message_update(tenant: &TenantId, user: &UserId, seq: u64) -> Update {
         user_type: Default::default(),
         seq: Some(seq),
         update_type: UpdateType::Message,
-        event_type: "message.create".to_owned(),
+        event_type: chat3_sdk::EventType::MessageCreate,
         event_id: format!("evt_{}", unique_name("e")),
         dialog_id: None,
         created_at: 1,

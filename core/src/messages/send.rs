@@ -32,19 +32,19 @@ use bson::{doc, Bson, Document};
 use chat3_sdk::{CreateMessage, DialogId, EventEnvelope, Message, TenantId};
 use futures_util::TryStreamExt;
 use mongodb::ClientSession;
-use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::docs;
 use crate::error::{Error, Result};
-use crate::events::{envelope, types, Actor};
+use crate::events::{event, Actor};
 use crate::idempotency::{self, Claimed};
 use crate::ids::{self, now_ms};
 use crate::outbox::{self, Publisher};
 use crate::plain;
 use crate::store::{coll, Store};
+use chat3_sdk::events::MessageCreated;
 
 /// Settings of the send writers.
 #[derive(Debug, Clone)]
@@ -592,14 +592,14 @@ async fn write_batch(
                 .or_default()
                 .insert(sender.clone(), (seq, count_at));
         }
-        events.push(envelope(
+        events.push(event(
             &j.tenant,
-            types::MESSAGE_CREATE,
-            "message",
             message_id.as_str(),
             Some(&j.dialog),
             &Actor::user(sender.as_str()),
-            json!({ "message": message }),
+            &MessageCreated {
+                message: message.clone(),
+            },
         ));
         if let Some(claim) = &j.claim {
             let body = serde_json::to_string(&chat3_sdk::Data::new(&message))

@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 
 use bson::doc;
 use chat3_core::bus::Bus;
-use chat3_core::events::{envelope, routing_key, types, Actor};
+use chat3_core::events::{envelope, routing_key, Actor};
 use chat3_core::service::Running;
 use chat3_core::store::{coll, Store};
 use chat3_core::testing::{amqp_args, mongo_args, unique_name};
 use chat3_core::{ids, updates};
-use chat3_sdk::{DialogId, EventEnvelope, TenantId, Update, UserId};
+use chat3_sdk::{DialogId, EventEnvelope, EventType, TenantId, Update, UserId};
 use chat3_update_worker::Config;
 use futures_util::StreamExt;
 use lapin::options::{
@@ -259,8 +259,7 @@ impl Harness {
         });
         envelope(
             &self.tenant,
-            types::MESSAGE_CREATE,
-            "message",
+            EventType::MessageCreate,
             message_id.as_str(),
             Some(dialog),
             &Actor::user(sender),
@@ -287,11 +286,10 @@ impl Harness {
     }
 
     /// An event of `event_type` about `dialog` with `data`.
-    pub fn event(&self, event_type: &str, dialog: &DialogId, data: Value) -> EventEnvelope {
+    pub fn event(&self, event_type: EventType, dialog: &DialogId, data: Value) -> EventEnvelope {
         envelope(
             &self.tenant,
             event_type,
-            "dialog",
             dialog.as_str(),
             Some(dialog),
             &Actor::user("alice"),
