@@ -290,8 +290,11 @@ async fn workloads(
         }
     };
     if let Some(h) = hot.as_mut() {
-        let r = scenarios::hot::burst(ctx, h, 1).await;
+        let r = scenarios::hot::burst(ctx, h, 1, false).await;
         record(results, "hot1", r);
+        println!("== hot user backlog (workers frozen while posting), 1 worker");
+        let r = scenarios::hot::burst(ctx, h, 1, true).await;
+        record(results, "hotBacklog1", r);
         println!(
             "\n== inbox ({} readers, {:?})",
             ctx.plan.inbox_readers, ctx.plan.inbox_duration
@@ -316,8 +319,11 @@ async fn workloads(
     );
     if let Some(h) = hot.as_mut() {
         println!("== hot user, 2 workers");
-        let r = scenarios::hot::burst(ctx, h, 2).await;
+        let r = scenarios::hot::burst(ctx, h, 2, false).await;
         record(results, "hot2", r);
+        println!("== hot user backlog (workers frozen while posting), 2 workers");
+        let r = scenarios::hot::burst(ctx, h, 2, true).await;
+        record(results, "hotBacklog2", r);
     }
 
     if let Some(setup) = &e2e {

@@ -73,16 +73,21 @@ pub async fn setup(ctx: &Ctx) -> Result<(HotUser, serde_json::Value)> {
 }
 
 /// One message into each of the hot user's dialogs, `burst_concurrency` at a time; measures
-/// the hot user's updates. `workers` only labels the figures.
-pub async fn burst(ctx: &Ctx, hot: &mut HotUser, workers: usize) -> Result<Outcome> {
+/// the hot user's updates. `workers` only labels the figures. With `backlog`, the workers are
+/// frozen while the messages are posted and the drain is timed from their thaw: the workers'
+/// own rate for one hot user, whatever the POST rate.
+pub async fn burst(ctx: &Ctx, hot: &mut HotUser, workers: usize, backlog: bool) -> Result<Outcome> {
     let plan = &ctx.plan;
     hot.rounds += 1;
     let round = hot.rounds;
     let mut listener = ctx
         .listen(&format!("update.{}.*.{}.message", hot.api.tenant, hot.user))
         .await?;
+    if backlog {
+        ctx.freeze_workers(true);
+    }
     let before = ctx.snapshot();
-    let t0 = Instant::now();
+    let mut t0 = Instant::now();
     let sent = bounded(hot.dialogs.len(), plan.burst_concurrency, |i| {
         let api = hot.api.clone();
         let dialogs = hot.dialogs.clone();
@@ -93,6 +98,10 @@ pub async fn burst(ctx: &Ctx, hot: &mut HotUser, workers: usize) -> Result<Outco
     })
     .await;
     let posted = t0.elapsed();
+    if backlog {
+        t0 = Instant::now();
+        ctx.freeze_workers(false);
+    }
     let mut tally = Tally::default();
     let mut wanted: HashSet<String> = HashSet::new();
     for s in &sent {
@@ -127,14 +136,17 @@ pub async fn burst(ctx: &Ctx, hot: &mut HotUser, workers: usize) -> Result<Outco
     let per_sec = rate(arrived, drain);
     let cores = ctx.cores(&before, &after);
     println!(
-        "  hot user ({workers} worker(s)): {arrived} of {expected} updates, drained {:.2} s after the first POST ({per_sec:.0} updates/s); POSTs took {:.2} s; {}",
+        "  hot user ({workers} worker(s){}): {arrived} of {expected} updates, drained {:.2} s after the {} ({per_sec:.0} updates/s); POSTs took {:.2} s; {}",
+        if backlog { ", backlog" } else { "" },
         drain.as_secs_f64(),
+        if backlog { "thaw" } else { "first POST" },
         posted.as_secs_f64(),
         tally.line()
     );
     ctx.settle().await;
     let section = format!(
-        "hot user {} dialogs, {workers} worker(s)",
+        "hot user {}{} dialogs, {workers} worker(s)",
+        if backlog { "backlog, " } else { "" },
         hot.dialogs.len()
     );
     let mut throughput = Row::new(
@@ -144,7 +156,7 @@ pub async fn burst(ctx: &Ctx, hot: &mut HotUser, workers: usize) -> Result<Outco
         "updates/s",
     )
     .vs(Basis::InsertOneRate);
-    if workers == 1 && hot.dialogs.len() == 1000 {
+    if workers == 1 && hot.dialogs.len() == 1000 && backlog {
         throughput = throughput.issue("190 updates/s");
     }
     let rows = vec![
@@ -165,6 +177,7 @@ pub async fn burst(ctx: &Ctx, hot: &mut HotUser, workers: usize) -> Result<Outco
     ];
     let detail = json!({
         "workers": workers,
+        "backlog": backlog,
         "round": round,
         "dialogs": hot.dialogs.len(),
         "outcomes": tally.to_json(),
