@@ -1,13 +1,15 @@
 //! chat3-api: the tenant REST API (actix-web). `start` wires the store, the bus, the outbox
 //! sweeper and the HTTP server; `main.rs` only parses the command line and calls into here.
 
-pub mod auth;
 pub mod body;
+pub mod caller;
 pub mod cli;
 pub mod config;
 pub mod error;
 pub mod idempotency;
+pub mod keys;
 pub mod middleware;
+pub mod rate_limit;
 pub mod routes;
 pub mod state;
 

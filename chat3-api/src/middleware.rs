@@ -12,8 +12,8 @@ use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpResponse};
 use chat3_sdk::ErrorBody;
 
-use crate::auth::RateInfo;
 use crate::error::ApiError;
+use crate::rate_limit::RateInfo;
 use crate::state::AppState;
 
 /// Answers 503 `request_timeout` when the handler has not answered within the configured

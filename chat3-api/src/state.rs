@@ -5,8 +5,9 @@ use std::time::Duration;
 use chat3_core::contract::Contract;
 use chat3_core::Ctx;
 
-use crate::auth::{KeyCache, KnownTenants, Limiter};
 use crate::config::ApiConfig;
+use crate::keys::{KeyCache, KnownTenants};
+use crate::rate_limit::Limiter;
 
 /// What every handler can reach.
 pub struct AppState {

@@ -5,8 +5,8 @@ use chat3_core::messages;
 use chat3_sdk::{CreateMessage, Data, DialogId, MessageQuery, Scope};
 
 use super::{page_limit, seq_param};
-use crate::auth::Caller;
 use crate::body::Body;
+use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
 

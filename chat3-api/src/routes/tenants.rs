@@ -5,8 +5,8 @@ use chat3_core::tenants;
 use chat3_sdk::{CreateApiKey, CreateTenant, Data, KeyId, TenantId};
 
 use super::PageQuery;
-use crate::auth::Caller;
 use crate::body::Body;
+use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
 

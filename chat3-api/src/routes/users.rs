@@ -6,7 +6,7 @@ use chat3_sdk::{Data, DialogId, Scope, UserId};
 use serde::Deserialize;
 
 use super::{page_limit, seq_param, PageQuery};
-use crate::auth::Caller;
+use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
 

@@ -1,142 +1,15 @@
-//! Who is calling: the `X-API-Key` header resolved to a tenant key (hashed lookup, cached for a
-//! few seconds so auth costs no database write and revocation lands within seconds) or to the
-//! operator key; `X-Tenant-ID` checked against it; the per-key rate limit applied.
-
-use std::collections::HashMap;
-use std::num::NonZeroU32;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+//! Who is calling: the `X-API-Key` header resolved to a tenant key (through the key cache) or
+//! to the operator key; `X-Tenant-ID` checked against it; the per-key rate limit applied. The
+//! `Caller` extractor every tenant route takes.
 
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
-use chat3_core::tenants::{self, KeyRecord};
+use chat3_core::tenants::KeyRecord;
 use chat3_sdk::{Scope, TenantId};
 use futures_util::future::LocalBoxFuture;
-use governor::clock::{Clock, DefaultClock};
-use governor::middleware::StateInformationMiddleware;
-use governor::state::keyed::DefaultKeyedStateStore;
-use governor::{Quota, RateLimiter};
 
 use crate::error::ApiError;
 use crate::state::AppState;
-
-type KeyedLimiter =
-    RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
-
-/// Most cached key lookups kept (unknown keys are cached too, so the map is bounded).
-const CACHE_CAP: usize = 10_000;
-
-/// Key lookups with a short TTL.
-pub struct KeyCache {
-    ttl: Duration,
-    entries: Mutex<HashMap<String, (Option<KeyRecord>, Instant)>>,
-}
-
-impl KeyCache {
-    /// A cache trusting entries for `ttl`.
-    pub fn new(ttl: Duration) -> Self {
-        Self {
-            ttl,
-            entries: Mutex::new(HashMap::new()),
-        }
-    }
-
-    async fn lookup(&self, state: &AppState, secret: &str) -> Result<Option<KeyRecord>, ApiError> {
-        let hash = tenants::hash_key(secret);
-        if let Ok(map) = self.entries.lock() {
-            if let Some((rec, at)) = map.get(&hash) {
-                if at.elapsed() < self.ttl {
-                    return Ok(rec.clone());
-                }
-            }
-        }
-        let rec = tenants::find_key(&state.ctx.store, secret).await?;
-        if let Ok(mut map) = self.entries.lock() {
-            if map.len() >= CACHE_CAP {
-                map.clear();
-            }
-            map.insert(hash, (rec.clone(), Instant::now()));
-        }
-        Ok(rec)
-    }
-}
-
-impl KeyCache {
-    /// Drops the cached lookup of `key_id`, so that its revocation through this instance takes
-    /// effect at once (other instances notice within the cache TTL).
-    pub fn forget_key(&self, key_id: &str) {
-        if let Ok(mut map) = self.entries.lock() {
-            map.retain(|_, (rec, _)| rec.as_ref().is_none_or(|r| r.key_id != key_id));
-        }
-    }
-}
-
-/// Tenants known to exist, for operator requests naming one with `X-Tenant-ID`. Tenants are
-/// never deleted yet, so a positive answer can be kept.
-#[derive(Default)]
-pub struct KnownTenants {
-    known: Mutex<std::collections::HashSet<TenantId>>,
-}
-
-impl KnownTenants {
-    async fn ensure_exists(&self, state: &AppState, tenant: &TenantId) -> Result<(), ApiError> {
-        if self.known.lock().is_ok_and(|k| k.contains(tenant)) {
-            return Ok(());
-        }
-        tenants::get_tenant(&state.ctx.store, tenant).await?;
-        if let Ok(mut k) = self.known.lock() {
-            if k.len() >= CACHE_CAP {
-                k.clear();
-            }
-            k.insert(tenant.clone());
-        }
-        Ok(())
-    }
-}
-
-/// Per-key token buckets.
-pub struct Limiter {
-    limiter: KeyedLimiter,
-    burst: u32,
-}
-
-/// Rate-limit state of the current request, turned into `X-RateLimit-*` headers.
-#[derive(Debug, Clone, Copy)]
-pub struct RateInfo {
-    /// Burst size.
-    pub limit: u32,
-    /// Requests left in the burst.
-    pub remaining: u32,
-}
-
-impl Limiter {
-    /// `per_second` sustained, `burst` at once, per key.
-    pub fn new(per_second: u32, burst: u32) -> Self {
-        let ps = NonZeroU32::new(per_second.max(1)).unwrap_or(NonZeroU32::MIN);
-        let b = NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN);
-        Self {
-            limiter: RateLimiter::keyed(Quota::per_second(ps).allow_burst(b))
-                .with_middleware::<StateInformationMiddleware>(),
-            burst: b.get(),
-        }
-    }
-
-    fn check(&self, key: &str) -> Result<RateInfo, ApiError> {
-        match self.limiter.check_key(&key.to_owned()) {
-            Ok(snapshot) => Ok(RateInfo {
-                limit: self.burst,
-                remaining: snapshot.remaining_burst_capacity(),
-            }),
-            Err(not_until) => {
-                let wait = not_until.wait_time_from(DefaultClock::default().now());
-                Err(ApiError::RateLimited {
-                    retry_after: wait.as_secs().max(1),
-                    limit: self.burst,
-                })
-            }
-        }
-    }
-}
 
 /// Who is calling.
 #[derive(Debug, Clone)]
@@ -227,7 +100,7 @@ async fn authenticate(req: HttpRequest) -> Result<Caller, ApiError> {
     let (caller, limit_key) = if is_operator {
         // The operator may act on any tenant, but only an existing one: no orphan data.
         if let Some(t) = &asked {
-            state.tenants.ensure_exists(&state, t).await?;
+            state.tenants.ensure_exists(&state.ctx.store, t).await?;
         }
         (
             Caller {
@@ -239,7 +112,7 @@ async fn authenticate(req: HttpRequest) -> Result<Caller, ApiError> {
     } else {
         let rec = state
             .keys
-            .lookup(&state, secret)
+            .lookup(&state.ctx.store, secret)
             .await?
             .filter(|k| !k.revoked)
             .ok_or_else(|| ApiError::Unauthorized {
