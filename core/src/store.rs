@@ -120,7 +120,12 @@ impl Store {
             ),
             (
                 coll::DIALOGS,
-                vec![idx(doc! {"tenantId": 1, "dialogId": 1}, Some(unique()))],
+                vec![
+                    idx(doc! {"tenantId": 1, "dialogId": 1}, Some(unique())),
+                    // Covers the sends' conditional write (`lastSeq` as read); see
+                    // `docs/write-path.md`, "Every filter on an index".
+                    idx(doc! {"tenantId": 1, "dialogId": 1, "lastSeq": 1}, None),
+                ],
             ),
             (
                 coll::MEMBERS,
@@ -163,6 +168,11 @@ impl Store {
                     idx(
                         doc! {"tenantId": 1, "key": 1, "method": 1, "path": 1},
                         Some(unique()),
+                    ),
+                    // Covers the claim's conditional writes (owner and state as held).
+                    idx(
+                        doc! {"tenantId": 1, "key": 1, "method": 1, "path": 1, "state": 1, "owner": 1},
+                        None,
                     ),
                     idx(
                         doc! {"createdAt": 1},

@@ -410,7 +410,8 @@ async fn read_batch(store: &Store, session: &mut ClientSession, jobs: &[Job]) ->
         member_parts
             .push(doc! { "tenantId": t, "dialogId": d, "userId": j.req.sender_id.as_str() });
         if let Some(q) = &j.req.quoted_message_id {
-            quoted_parts.push(doc! { "tenantId": t, "dialogId": d, "messageId": q.as_str() });
+            // By its index only; the dialog is compared below (a quote from elsewhere is refused).
+            quoted_parts.push(doc! { "tenantId": t, "messageId": q.as_str() });
         }
         if let Some(c) = &j.req.client_message_id {
             cmid_parts.push(doc! {
