@@ -8,10 +8,10 @@ use std::collections::{BTreeMap, HashMap};
 use chat3_core::bus::{Bus, BusError, Outgoing};
 use chat3_core::store::Store;
 use chat3_core::updates::{self, Planned, Work};
-use chat3_sdk::events::{DialogRead, MembersAdded, MessageCreated};
-use chat3_sdk::{DialogId, EventEnvelope, EventType, TenantId, Update, UpdateType, UserId};
-use serde_json::{json, Map, Value};
+use chat3_sdk::{DialogId, EventEnvelope, TenantId, Update, UserId};
+use serde_json::Value;
 
+use crate::handlers::{Handling, Recipients};
 use crate::shards::{self, ShardWork};
 use crate::{state, topology};
 
@@ -54,64 +54,15 @@ impl ProcessError {
     }
 }
 
-/// The event types the worker turns into updates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// `dialog.create`: every member gets a `dialog` update.
-    DialogCreate,
-    /// `dialog.member.add`: every member (the added ones included) gets a `dialog` update.
-    MemberAdd,
-    /// `message.create`: every member gets a `message` update.
-    MessageCreate,
-    /// `dialog.read`: the reader gets a `dialog` update.
-    DialogRead,
-}
-
-impl Kind {
-    /// The kind of an event type, `None` for types not handled (yet).
-    pub fn of(event_type: &EventType) -> Option<Self> {
-        match event_type {
-            EventType::DialogCreate => Some(Kind::DialogCreate),
-            EventType::DialogMemberAdd => Some(Kind::MemberAdd),
-            EventType::MessageCreate => Some(Kind::MessageCreate),
-            EventType::DialogRead => Some(Kind::DialogRead),
-            _ => None,
-        }
-    }
-
-    /// The event types the worker turns into updates.
-    pub const HANDLED: [EventType; 4] = [
-        EventType::DialogCreate,
-        EventType::DialogMemberAdd,
-        EventType::MessageCreate,
-        EventType::DialogRead,
-    ];
-
-    fn update_type(self) -> UpdateType {
-        match self {
-            Kind::MessageCreate => UpdateType::Message,
-            Kind::DialogCreate | Kind::MemberAdd | Kind::DialogRead => UpdateType::Dialog,
-        }
-    }
-}
-
 /// An event checked and ready to fan out.
 #[derive(Debug, Clone)]
 pub struct Prepared {
     /// The event.
     pub event: EventEnvelope,
-    /// Its kind.
-    pub kind: Kind,
     /// The dialog it concerns.
     pub dialog: DialogId,
-    /// The message of a `message.create`.
-    pub message_id: Option<String>,
-    /// The message as the event carries it (used when the stored one is gone).
-    pub message: Option<Value>,
-    /// The reader of a `dialog.read`.
-    pub reader: Option<UserId>,
-    /// Who joined, in a `dialog.member.add`.
-    pub added: Option<Value>,
+    /// What it means for the fan-out.
+    pub handling: Handling,
 }
 
 impl Prepared {
@@ -122,39 +73,18 @@ impl Prepared {
 
 /// Checks one event: `None` for types not handled, `Poison` when it lacks what its type needs.
 pub fn prepare(event: EventEnvelope) -> Result<Option<Prepared>, ProcessError> {
-    let Some(kind) = Kind::of(&event.event_type) else {
+    let Some(handling) = Handling::of(&event)? else {
         return Ok(None);
     };
-    let poison = |e: chat3_sdk::events::PayloadError| ProcessError::Poison(e.to_string());
-    let mut dialog = event.dialog_id.clone();
-    let (mut message_id, mut message, mut reader, mut added) = (None, None, None, None);
-    match kind {
-        Kind::MessageCreate => {
-            let m = event.payload::<MessageCreated>().map_err(poison)?.message;
-            dialog.get_or_insert(m.dialog_id.clone());
-            message_id = Some(m.message_id.to_string());
-            message = Some(json!(m));
-        }
-        // Recipients and their views come from current state; the envelope names the dialog.
-        Kind::DialogCreate => {}
-        Kind::DialogRead => {
-            reader = Some(event.payload::<DialogRead>().map_err(poison)?.user_id);
-        }
-        Kind::MemberAdd => {
-            added = Some(json!(
-                event.payload::<MembersAdded>().map_err(poison)?.members
-            ));
-        }
-    }
-    let dialog = dialog.ok_or_else(|| ProcessError::Poison("no dialogId".to_owned()))?;
+    let dialog = event
+        .dialog_id
+        .clone()
+        .or_else(|| handling.dialog_in_payload().cloned())
+        .ok_or_else(|| ProcessError::Poison("no dialogId".to_owned()))?;
     Ok(Some(Prepared {
         event,
-        kind,
         dialog,
-        message_id,
-        message,
-        reader,
-        added,
+        handling,
     }))
 }
 
@@ -253,7 +183,7 @@ pub async fn split(
 async fn recipients(store: &Store, batch: &[Prepared]) -> Result<Vec<Vec<UserId>>, ProcessError> {
     let mut member_dialogs: Vec<state::DialogKey> = batch
         .iter()
-        .filter(|p| p.kind != Kind::DialogRead)
+        .filter(|p| p.handling.recipients() == Recipients::Members)
         .map(Prepared::dialog_key)
         .collect();
     member_dialogs.sort();
@@ -265,9 +195,9 @@ async fn recipients(store: &Store, batch: &[Prepared]) -> Result<Vec<Vec<UserId>
     };
     Ok(batch
         .iter()
-        .map(|p| match &p.reader {
-            Some(reader) => vec![reader.clone()],
-            None => members_of.get(&p.dialog_key()).cloned().unwrap_or_default(),
+        .map(|p| match p.handling.recipients() {
+            Recipients::Only(user) => vec![user],
+            Recipients::Members => members_of.get(&p.dialog_key()).cloned().unwrap_or_default(),
         })
         .collect())
 }
@@ -292,7 +222,7 @@ async fn store_for(
         .zip(users)
         .map(|(p, users)| Work {
             event: &p.event,
-            update_type: p.kind.update_type(),
+            update_type: p.handling.update_type(),
             users,
         })
         .collect();
@@ -330,7 +260,10 @@ async fn load_state(
     let members = state::members(store, &wanted).await?;
     let ids: Vec<(TenantId, String)> = batch
         .iter()
-        .filter_map(|p| Some((p.event.tenant_id.clone(), p.message_id.clone()?)))
+        .filter_map(|p| {
+            let m = p.handling.message()?;
+            Some((p.event.tenant_id.clone(), m.message.message_id.to_string()))
+        })
         .collect();
     let messages = if ids.is_empty() {
         HashMap::new()
@@ -345,12 +278,10 @@ async fn load_state(
             let Some(dialog) = dialogs.get(&key) else {
                 return Vec::new();
             };
-            let message = p.message_id.as_ref().map(|id| {
+            let message = p.handling.message().and_then(|m| {
                 messages
-                    .get(&(p.event.tenant_id.clone(), id.clone()))
+                    .get(&(p.event.tenant_id.clone(), m.message.message_id.to_string()))
                     .cloned()
-                    .or_else(|| p.message.clone())
-                    .unwrap_or(Value::Null)
             });
             users
                 .iter()
@@ -370,24 +301,10 @@ fn plan(
     m: &state::MemberState,
     message: Option<&Value>,
 ) -> Planned {
-    let mut data = Map::new();
-    data.insert("dialog".into(), state::dialog_view(dialog, m));
-    match p.kind {
-        Kind::MessageCreate => {
-            data.insert("message".into(), message.cloned().unwrap_or(Value::Null));
-        }
-        Kind::MemberAdd => {
-            data.insert("member".into(), state::member_view(dialog, m));
-            data.insert("members".into(), p.added.clone().unwrap_or(json!([])));
-        }
-        Kind::DialogCreate | Kind::DialogRead => {
-            data.insert("member".into(), state::member_view(dialog, m));
-        }
-    }
     Planned {
         user_id: m.user_id.clone(),
         user_type: m.user_type.clone(),
-        data: Value::Object(data),
+        data: p.handling.data(dialog, m, message),
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod config;
 mod consumer;
 pub mod fanout;
+pub mod handlers;
 pub mod replay;
 pub mod reprocess;
 pub mod shards;

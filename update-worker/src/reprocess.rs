@@ -12,7 +12,8 @@ use futures_util::TryStreamExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ReprocessArgs;
-use crate::fanout::{process_event, Kind};
+use crate::fanout::process_event;
+use crate::handlers;
 use crate::replay::{pacer, progress_bar};
 
 /// What a reprocess run did.
@@ -37,7 +38,7 @@ pub async fn run(
     let store = Store::connect(&args.mongo).await?;
     let to_ms = args.to_ms.unwrap_or_else(chat3_core::ids::now_ms);
     let range = doc! {
-        "eventType": { "$in": Kind::HANDLED.iter().map(EventType::as_str).collect::<Vec<_>>() },
+        "eventType": { "$in": handlers::HANDLED.iter().map(EventType::as_str).collect::<Vec<_>>() },
         "createdAt": {
             "$gte": bson::DateTime::from_millis(args.from_ms),
             "$lt": bson::DateTime::from_millis(to_ms),
