@@ -71,16 +71,7 @@ pub async fn create(ctx: &Ctx, tenant: &TenantId, req: &CreateDialog) -> Result<
     let member_docs: Vec<Document> = members
         .iter()
         .map(|m| {
-            doc! {
-                "tenantId": tenant.as_str(),
-                "dialogId": dialog_id.as_str(),
-                "userId": m.user_id.as_str(),
-                "userType": m.user_type.as_str(),
-                "joinedAt": now,
-                "lastReadSeq": 0_i64,
-                "readCount": 0_i64,
-                "lastActivityAt": now,
-            }
+            docs::MemberDoc::joined(tenant, &dialog_id, &m.user_id, &m.user_type, now).to_doc()
         })
         .collect();
     let dialog = docs::dialog(&dialog_doc, &member_docs)?;

@@ -124,3 +124,139 @@ pub fn dialog(d: &Document, members: &[Document]) -> Result<Dialog> {
         updated_at: ts(d, "updatedAt"),
     })
 }
+
+/// A stored dialog (collection `dialogs`): the one codec the API and the worker share.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DialogDoc {
+    /// Tenant.
+    pub tenant_id: chat3_sdk::TenantId,
+    /// Id.
+    pub dialog_id: chat3_sdk::DialogId,
+    /// Display name.
+    pub name: Option<String>,
+    /// Seq of the newest message (0 when empty).
+    pub last_seq: u64,
+    /// Running count of countable messages.
+    pub msg_count: u64,
+}
+
+impl DialogDoc {
+    /// Reads the fields every reader needs (the rest stays in the document).
+    pub fn from_doc(d: &Document) -> Result<Self> {
+        Ok(Self {
+            tenant_id: parse(d, "tenantId")?,
+            dialog_id: parse(d, "dialogId")?,
+            name: d.get_str("name").ok().map(str::to_owned),
+            last_seq: u(d, "lastSeq"),
+            msg_count: u(d, "msgCount"),
+        })
+    }
+}
+
+/// A stored membership (collection `members`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberDoc {
+    /// Tenant.
+    pub tenant_id: chat3_sdk::TenantId,
+    /// Dialog.
+    pub dialog_id: chat3_sdk::DialogId,
+    /// The member.
+    pub user_id: chat3_sdk::UserId,
+    /// Their type.
+    pub user_type: chat3_sdk::UserType,
+    /// When they joined.
+    pub joined_at: i64,
+    /// Read watermark (a seq).
+    pub last_read_seq: u64,
+    /// Countable messages up to the watermark.
+    pub read_count: u64,
+    /// The dialog's last activity (the inbox's sort key).
+    pub last_activity_at: i64,
+}
+
+impl MemberDoc {
+    /// A new membership of `user` in `dialog` at `now`, nothing read yet.
+    pub fn joined(
+        tenant_id: &chat3_sdk::TenantId,
+        dialog_id: &chat3_sdk::DialogId,
+        user_id: &chat3_sdk::UserId,
+        user_type: &chat3_sdk::UserType,
+        now: i64,
+    ) -> Self {
+        Self {
+            tenant_id: tenant_id.clone(),
+            dialog_id: dialog_id.clone(),
+            user_id: user_id.clone(),
+            user_type: user_type.clone(),
+            joined_at: now,
+            last_read_seq: 0,
+            read_count: 0,
+            last_activity_at: now,
+        }
+    }
+
+    /// Reads a stored membership.
+    pub fn from_doc(d: &Document) -> Result<Self> {
+        Ok(Self {
+            tenant_id: parse(d, "tenantId")?,
+            dialog_id: parse(d, "dialogId")?,
+            user_id: parse(d, "userId")?,
+            user_type: d
+                .get_str("userType")
+                .ok()
+                .and_then(|t| t.parse().ok())
+                .unwrap_or_default(),
+            joined_at: ts(d, "joinedAt"),
+            last_read_seq: u(d, "lastReadSeq"),
+            read_count: u(d, "readCount"),
+            last_activity_at: ts(d, "lastActivityAt"),
+        })
+    }
+
+    /// The document as stored.
+    pub fn to_doc(&self) -> Document {
+        bson::doc! {
+            "tenantId": self.tenant_id.as_str(),
+            "dialogId": self.dialog_id.as_str(),
+            "userId": self.user_id.as_str(),
+            "userType": self.user_type.as_str(),
+            "joinedAt": self.joined_at,
+            "lastReadSeq": stored_seq(self.last_read_seq),
+            "readCount": stored_seq(self.read_count),
+            "lastActivityAt": self.last_activity_at,
+        }
+    }
+
+    /// Unread against `dialog`: its countable messages minus those counted at the watermark
+    /// (never negative, even when the two reads straddle a concurrent send).
+    pub fn unread(&self, dialog: &DialogDoc) -> u64 {
+        dialog.msg_count.saturating_sub(self.read_count)
+    }
+
+    /// The member in the sdk `Member` shape.
+    pub fn view(&self, dialog: &DialogDoc) -> Member {
+        Member {
+            user_id: self.user_id.clone(),
+            user_type: self.user_type.clone(),
+            last_read_seq: self.last_read_seq,
+            unread_count: self.unread(dialog),
+            joined_at: self.joined_at,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_membership_reads_back_as_written() {
+        let t = "acme".parse().unwrap_or_else(|e| panic!("{e}"));
+        let d = crate::ids::dialog_id();
+        let u = "alice".parse().unwrap_or_else(|e| panic!("{e}"));
+        let mut m = MemberDoc::joined(&t, &d, &u, &chat3_sdk::UserType::default(), 42);
+        m.last_read_seq = 7;
+        m.read_count = 5;
+        assert_eq!(MemberDoc::from_doc(&m.to_doc()).ok(), Some(m));
+    }
+}

@@ -14,6 +14,7 @@ pub mod inbox;
 pub mod messages;
 pub mod outbox;
 pub mod plain;
+pub mod reads;
 pub mod service;
 pub mod shutdown;
 pub mod store;

@@ -9,11 +9,12 @@ use chat3_core::bus::{Bus, BusError, Outgoing};
 use chat3_core::store::Store;
 use chat3_core::updates::{self, Planned, Work};
 use chat3_sdk::{DialogId, EventEnvelope, TenantId, Update, UserId};
-use serde_json::Value;
 
 use crate::handlers::{Handling, Recipients};
 use crate::shards::{self, ShardWork};
 use crate::{state, topology};
+use chat3_core::docs::{DialogDoc, MemberDoc};
+use chat3_core::reads;
 
 /// Why an event could not be turned into updates.
 #[derive(Debug, thiserror::Error)]
@@ -191,7 +192,7 @@ async fn recipients(store: &Store, batch: &[Prepared]) -> Result<Vec<Vec<UserId>
     let members_of = if member_dialogs.is_empty() {
         HashMap::new()
     } else {
-        state::member_ids(store, &member_dialogs).await?
+        reads::member_ids(store, &member_dialogs).await?
     };
     Ok(batch
         .iter()
@@ -249,7 +250,7 @@ async fn load_state(
     let mut keys: Vec<state::DialogKey> = batch.iter().map(Prepared::dialog_key).collect();
     keys.sort();
     keys.dedup();
-    let dialogs = state::dialogs(store, &keys).await?;
+    let dialogs = reads::dialogs(store, &keys).await?;
     let mut wanted: HashMap<state::DialogKey, Vec<UserId>> = HashMap::new();
     for (p, users) in batch.iter().zip(&pending) {
         wanted
@@ -257,7 +258,7 @@ async fn load_state(
             .or_default()
             .extend(users.iter().cloned());
     }
-    let members = state::members(store, &wanted).await?;
+    let members = reads::memberships(store, &wanted).await?;
     let ids: Vec<(TenantId, String)> = batch
         .iter()
         .filter_map(|p| {
@@ -268,7 +269,7 @@ async fn load_state(
     let messages = if ids.is_empty() {
         HashMap::new()
     } else {
-        state::messages(store, &ids).await?
+        reads::messages(store, &ids).await?
     };
     Ok(batch
         .iter()
@@ -297,9 +298,9 @@ async fn load_state(
 /// What one recipient of `p` receives.
 fn plan(
     p: &Prepared,
-    dialog: &state::DialogState,
-    m: &state::MemberState,
-    message: Option<&Value>,
+    dialog: &DialogDoc,
+    m: &MemberDoc,
+    message: Option<&chat3_sdk::Message>,
 ) -> Planned {
     Planned {
         user_id: m.user_id.clone(),

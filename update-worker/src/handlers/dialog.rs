@@ -8,7 +8,8 @@ use serde_json::{json, Map, Value};
 
 use super::{poison, Recipients};
 use crate::fanout::ProcessError;
-use crate::state::{member_view, DialogState, MemberState};
+use crate::state::member_view;
+use chat3_core::docs::{DialogDoc, MemberDoc};
 
 /// A handled dialog event.
 #[derive(Debug, Clone)]
@@ -45,12 +46,7 @@ impl DialogEvent {
     }
 
     /// The sections besides `dialog`: the member's own state, and who joined.
-    pub fn sections(
-        &self,
-        data: &mut Map<String, Value>,
-        dialog: &DialogState,
-        member: &MemberState,
-    ) {
+    pub fn sections(&self, data: &mut Map<String, Value>, dialog: &DialogDoc, member: &MemberDoc) {
         data.insert("member".into(), member_view(dialog, member));
         if let DialogEvent::MembersAdded(added) = self {
             data.insert("members".into(), json!(added));

@@ -32,8 +32,7 @@ impl MessageEvent {
     }
 
     /// The `message` section: `current` (the stored message) or the event's copy.
-    pub fn sections(&self, data: &mut Map<String, Value>, current: Option<&Value>) {
-        let message = current.cloned().unwrap_or_else(|| json!(self.message));
-        data.insert("message".into(), message);
+    pub fn sections(&self, data: &mut Map<String, Value>, current: Option<&Message>) {
+        data.insert("message".into(), json!(current.unwrap_or(&self.message)));
     }
 }

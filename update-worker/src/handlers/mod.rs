@@ -12,7 +12,7 @@ use chat3_sdk::{EventEnvelope, EventType, UpdateType, UserId};
 use serde_json::{Map, Value};
 
 use crate::fanout::ProcessError;
-use crate::state::{DialogState, MemberState};
+use chat3_core::docs::{DialogDoc, MemberDoc};
 
 /// A handled event, read from its typed payload.
 #[derive(Debug, Clone)]
@@ -86,9 +86,9 @@ impl Handling {
     /// `message` is the message's current state (the event's copy when it is gone).
     pub fn data(
         &self,
-        dialog: &DialogState,
-        member: &MemberState,
-        message: Option<&Value>,
+        dialog: &DialogDoc,
+        member: &MemberDoc,
+        message: Option<&chat3_sdk::Message>,
     ) -> Value {
         let mut data = Map::new();
         data.insert("dialog".into(), crate::state::dialog_view(dialog, member));

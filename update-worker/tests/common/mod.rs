@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use bson::doc;
 use chat3_core::bus::Bus;
+use chat3_core::docs::MemberDoc;
 use chat3_core::events::{envelope, routing_key, Actor};
 use chat3_core::service::Running;
 use chat3_core::store::{coll, Store};
@@ -206,13 +207,16 @@ impl Harness {
             .await
             .unwrap();
         for (user, kind) in members {
+            let member = MemberDoc::joined(
+                &self.tenant,
+                &dialog,
+                &user.parse().unwrap(),
+                &kind.parse().unwrap(),
+                now,
+            );
             self.store
                 .coll(coll::MEMBERS)
-                .insert_one(doc! {
-                    "tenantId": self.tenant.as_str(), "dialogId": dialog.as_str(), "userId": *user,
-                    "userType": *kind, "joinedAt": now, "lastReadSeq": 0_i64, "readCount": 0_i64,
-                    "lastActivityAt": now,
-                })
+                .insert_one(member.to_doc())
                 .await
                 .unwrap();
         }
