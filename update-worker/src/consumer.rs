@@ -139,6 +139,7 @@ async fn manage_shards(ctx: &Arc<Ctx>) {
             .filter(|k| !want.contains(k))
             .copied()
             .collect();
+        let changed = !gone.is_empty() || want.iter().any(|k| !running.contains_key(k));
         for k in gone {
             if let Some((stop, task)) = running.remove(&k) {
                 stop.cancel();
@@ -153,7 +154,9 @@ async fn manage_shards(ctx: &Arc<Ctx>) {
             });
         }
         stopping.retain(|t| !t.is_finished());
-        tracing::debug!(shards = ?running.keys().collect::<Vec<_>>(), "shards owned");
+        if changed {
+            tracing::info!(worker = %ctx.id, shards = ?running.keys().collect::<Vec<_>>(), of = config.shards, "shards owned");
+        }
     }
     for task in running.into_values().map(|(_, t)| t).chain(stopping) {
         if let Err(e) = task.await {
