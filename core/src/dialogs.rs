@@ -57,17 +57,15 @@ pub async fn create(ctx: &Ctx, tenant: &TenantId, req: &CreateDialog) -> Result<
         .unwrap_or_else(|| req.members[0].user_id.clone());
     let dialog_id = ids::dialog_id();
     let now = now_ms();
-    let dialog_doc = doc! {
-        "tenantId": tenant.as_str(),
-        "dialogId": dialog_id.as_str(),
-        "name": req.name.as_deref(),
-        "meta": docs::meta_doc(req.meta.as_ref())?,
-        "createdBy": created_by.as_str(),
-        "lastSeq": 0_i64,
-        "msgCount": 0_i64,
-        "createdAt": now,
-        "updatedAt": now,
-    };
+    let dialog_doc = docs::DialogDoc::created(
+        tenant,
+        &dialog_id,
+        req.name.clone(),
+        docs::meta_doc(req.meta.as_ref())?,
+        &created_by,
+        now,
+    )
+    .to_doc();
     let member_docs: Vec<Document> = members
         .iter()
         .map(|m| {

@@ -125,7 +125,9 @@ pub fn dialog(d: &Document, members: &[Document]) -> Result<Dialog> {
     })
 }
 
-/// A stored dialog (collection `dialogs`): the one codec the API and the worker share.
+/// A stored dialog (collection `dialogs`): the one codec the API and the worker share. The
+/// newest message (`lastMessage`, written by the sends for the inbox) stays in the document and
+/// is read where it is shown.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DialogDoc {
     /// Tenant.
@@ -134,22 +136,71 @@ pub struct DialogDoc {
     pub dialog_id: chat3_sdk::DialogId,
     /// Display name.
     pub name: Option<String>,
+    /// Client meta, stored literally (see [`crate::plain`]).
+    pub meta: Document,
+    /// Who created it.
+    pub created_by: chat3_sdk::UserId,
     /// Seq of the newest message (0 when empty).
     pub last_seq: u64,
     /// Running count of countable messages.
     pub msg_count: u64,
+    /// Creation time.
+    pub created_at: i64,
+    /// Last change or message.
+    pub updated_at: i64,
 }
 
 impl DialogDoc {
-    /// Reads the fields every reader needs (the rest stays in the document).
+    /// A new, empty dialog.
+    pub fn created(
+        tenant_id: &chat3_sdk::TenantId,
+        dialog_id: &chat3_sdk::DialogId,
+        name: Option<String>,
+        meta: Document,
+        created_by: &chat3_sdk::UserId,
+        now: i64,
+    ) -> Self {
+        Self {
+            tenant_id: tenant_id.clone(),
+            dialog_id: dialog_id.clone(),
+            name,
+            meta,
+            created_by: created_by.clone(),
+            last_seq: 0,
+            msg_count: 0,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// Reads a stored dialog.
     pub fn from_doc(d: &Document) -> Result<Self> {
         Ok(Self {
             tenant_id: parse(d, "tenantId")?,
             dialog_id: parse(d, "dialogId")?,
             name: d.get_str("name").ok().map(str::to_owned),
+            meta: d.get_document("meta").cloned().unwrap_or_default(),
+            created_by: parse(d, "createdBy")?,
             last_seq: u(d, "lastSeq"),
             msg_count: u(d, "msgCount"),
+            created_at: ts(d, "createdAt"),
+            updated_at: ts(d, "updatedAt"),
         })
+    }
+
+    /// The document as stored.
+    pub fn to_doc(&self) -> Document {
+        bson::doc! {
+            "tenantId": self.tenant_id.as_str(),
+            "dialogId": self.dialog_id.as_str(),
+            "name": self.name.as_deref(),
+            "meta": self.meta.clone(),
+            "createdBy": self.created_by.as_str(),
+            "lastSeq": stored_seq(self.last_seq),
+            "msgCount": stored_seq(self.msg_count),
+            "createdAt": self.created_at,
+            "updatedAt": self.updated_at,
+        }
     }
 }
 
@@ -258,5 +309,10 @@ mod tests {
         m.last_read_seq = 7;
         m.read_count = 5;
         assert_eq!(MemberDoc::from_doc(&m.to_doc()).ok(), Some(m));
+        let mut dialog =
+            DialogDoc::created(&t, &d, Some("Team".into()), bson::doc! {"k": 1}, &u, 42);
+        dialog.last_seq = 3;
+        dialog.msg_count = 2;
+        assert_eq!(DialogDoc::from_doc(&dialog.to_doc()).ok(), Some(dialog));
     }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bson::doc;
 use chat3_core::bus::Bus;
-use chat3_core::docs::MemberDoc;
+use chat3_core::docs::{DialogDoc, MemberDoc};
 use chat3_core::events::{envelope, routing_key, Actor};
 use chat3_core::service::Running;
 use chat3_core::store::{coll, Store};
@@ -197,13 +197,17 @@ impl Harness {
     pub async fn seed_dialog(&self, members: &[(&str, &str)]) -> DialogId {
         let dialog = ids::dialog_id();
         let now = ids::now_ms();
+        let doc = DialogDoc::created(
+            &self.tenant,
+            &dialog,
+            Some("Team".to_owned()),
+            bson::Document::new(),
+            &members[0].0.parse().unwrap(),
+            now,
+        );
         self.store
             .coll(coll::DIALOGS)
-            .insert_one(doc! {
-                "tenantId": self.tenant.as_str(), "dialogId": dialog.as_str(), "name": "Team",
-                "meta": {}, "createdBy": members[0].0, "lastSeq": 0_i64, "msgCount": 0_i64,
-                "createdAt": now, "updatedAt": now,
-            })
+            .insert_one(doc.to_doc())
             .await
             .unwrap();
         for (user, kind) in members {
