@@ -204,6 +204,55 @@ impl DialogDoc {
     }
 }
 
+/// A stored message (collection `messages`): the message and the dialog's count of countable
+/// messages up to it (what a read watermark at this message counts as read).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageDoc {
+    /// The message.
+    pub message: Message,
+    /// Countable messages of the dialog up to and including this one.
+    pub count_at: u64,
+}
+
+impl MessageDoc {
+    /// Reads a stored message.
+    pub fn from_doc(d: &Document) -> Result<Self> {
+        Ok(Self {
+            message: message(d)?,
+            count_at: u(d, "countAt"),
+        })
+    }
+
+    /// The document as stored (meta literally, see [`crate::plain`]).
+    pub fn to_doc(&self) -> Document {
+        let m = &self.message;
+        let meta: Document = m
+            .meta
+            .iter()
+            .map(|(k, v)| (k.clone(), plain::to_bson(v)))
+            .collect();
+        let mut d = bson::doc! {
+            "tenantId": m.tenant_id.as_str(),
+            "messageId": m.message_id.as_str(),
+            "dialogId": m.dialog_id.as_str(),
+            "seq": stored_seq(m.seq),
+            "senderId": m.sender_id.as_str(),
+            "content": &m.content,
+            "type": &m.message_type,
+            "meta": meta,
+            "createdAt": m.created_at,
+            "countAt": stored_seq(self.count_at),
+        };
+        if let Some(q) = &m.quoted_message_id {
+            d.insert("quotedMessageId", q.as_str());
+        }
+        if let Some(c) = &m.client_message_id {
+            d.insert("clientMessageId", c);
+        }
+        d
+    }
+}
+
 /// A stored membership (collection `members`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct MemberDoc {

@@ -567,25 +567,28 @@ async fn write_batch(
         }
         let (seq, count_at) = (state.seq, state.count);
         let message_id = ids::message_id();
-        let mut msg_doc = doc! {
-            "tenantId": &t,
-            "messageId": message_id.as_str(),
-            "dialogId": &d,
-            "seq": seq,
-            "senderId": &sender,
-            "content": &j.req.content,
-            "type": &j.message_type,
-            "meta": j.meta.clone(),
-            "createdAt": now,
-            "countAt": count_at,
+        let stored = docs::MessageDoc {
+            message: Message {
+                message_id: message_id.clone(),
+                tenant_id: j.tenant.clone(),
+                dialog_id: j.dialog.clone(),
+                seq: seq as u64,
+                sender_id: j.req.sender_id.clone(),
+                content: j.req.content.clone(),
+                message_type: j.message_type.clone(),
+                meta: j
+                    .meta
+                    .iter()
+                    .map(|(k, v)| (k.clone(), plain::to_json(v)))
+                    .collect(),
+                quoted_message_id: j.req.quoted_message_id.clone(),
+                client_message_id: j.req.client_message_id.clone(),
+                created_at: now,
+            },
+            count_at: count_at as u64,
         };
-        if let Some(q) = &j.req.quoted_message_id {
-            msg_doc.insert("quotedMessageId", q.as_str());
-        }
-        if let Some(c) = &j.req.client_message_id {
-            msg_doc.insert("clientMessageId", c);
-        }
-        let message = docs::message(&msg_doc)?;
+        let msg_doc = stored.to_doc();
+        let message = stored.message;
         if is_member {
             // Later sends of the batch have higher seqs and counts: the last one wins.
             watermarks

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bson::doc;
 use chat3_core::bus::Bus;
-use chat3_core::docs::{DialogDoc, MemberDoc};
+use chat3_core::docs::{DialogDoc, MemberDoc, MessageDoc};
 use chat3_core::events::{envelope, routing_key, Actor};
 use chat3_core::service::Running;
 use chat3_core::store::{coll, Store};
@@ -22,7 +22,7 @@ use lapin::options::{
     QueueDeleteOptions,
 };
 use lapin::types::FieldTable;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 /// How long any awaited condition may take before the test fails.
@@ -249,29 +249,37 @@ impl Harness {
             .unwrap();
         let seq = after.get_i64("lastSeq").unwrap();
         let count = after.get_i64("msgCount").unwrap();
-        let message_id = ids::message_id();
         let now = ids::now_ms();
+        let stored = MessageDoc {
+            message: chat3_sdk::Message {
+                message_id: ids::message_id(),
+                tenant_id: self.tenant.clone(),
+                dialog_id: dialog.clone(),
+                seq: seq as u64,
+                sender_id: sender.parse().unwrap(),
+                content: content.to_owned(),
+                message_type: "text".to_owned(),
+                meta: Default::default(),
+                quoted_message_id: None,
+                client_message_id: None,
+                created_at: now,
+            },
+            count_at: count as u64,
+        };
         self.store
             .coll(coll::MESSAGES)
-            .insert_one(doc! {
-                "tenantId": tenant, "messageId": message_id.as_str(), "dialogId": dialog.as_str(),
-                "seq": seq, "senderId": sender, "content": content, "type": "text", "meta": {},
-                "createdAt": now, "countAt": count,
-            })
+            .insert_one(stored.to_doc())
             .await
             .unwrap();
         self.set_read(dialog, sender, seq, count).await;
-        let message = json!({
-            "messageId": message_id, "tenantId": tenant, "dialogId": dialog, "seq": seq,
-            "senderId": sender, "content": content, "type": "text", "meta": {}, "createdAt": now,
-        });
-        envelope(
+        chat3_core::events::event(
             &self.tenant,
-            EventType::MessageCreate,
-            message_id.as_str(),
+            stored.message.message_id.as_str(),
             Some(dialog),
             &Actor::user(sender),
-            json!({ "message": message }),
+            &chat3_sdk::events::MessageCreated {
+                message: stored.message.clone(),
+            },
         )
     }
 
