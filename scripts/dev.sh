@@ -56,30 +56,10 @@ PIDS=()
 NAMES=()
 
 stop_everything() {
-  local i pid n
   trap - EXIT INT TERM
   echo
   # Stop in reverse order: bff, worker, api; then the stores.
-  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
-    pid="${PIDS[$i]}"
-    if kill -0 "$pid" 2>/dev/null; then
-      chat3_log "stopping ${NAMES[$i]} (pid $pid)"
-      kill -TERM "$pid" 2>/dev/null || true
-    fi
-  done
-  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
-    pid="${PIDS[$i]}"
-    # Graceful shutdown drains in-flight work; give it 15 s, then insist.
-    for ((n = 0; n < 30; n++)); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.5
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-      chat3_warn "${NAMES[$i]} did not stop in time; killing it"
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-  done
+  chat3_stop_started announce
   chat3_stop_all
 }
 trap stop_everything EXIT

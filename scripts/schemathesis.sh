@@ -81,24 +81,9 @@ NAMES=()
 STARTED_STORAGE=0
 
 stop_everything() {
-  local rc=$? i pid n
+  local rc=$?
   trap - EXIT INT TERM
-  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
-    pid="${PIDS[$i]}"
-    kill -0 "$pid" 2>/dev/null && kill -TERM "$pid" 2>/dev/null
-  done
-  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
-    pid="${PIDS[$i]}"
-    for ((n = 0; n < 30; n++)); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.5
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-      chat3_warn "${NAMES[$i]} did not stop in time; killing it"
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-  done
+  chat3_stop_started
   cleanup_storage_and_broker || true
   chat3_stop_all
   exit "$rc"

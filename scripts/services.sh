@@ -210,6 +210,32 @@ chat3_stop_secantus() {
   CHAT3_SECANTUS_PID=""
 }
 
+# Stops the processes in the caller's PIDS array (named in NAMES), last started first: SIGTERM
+# to all, then up to 15 s each to drain in-flight work, then SIGKILL. With a first argument,
+# each stop is announced.
+chat3_stop_started() {
+  local announce="${1:-}" i pid n
+  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+    pid="${PIDS[$i]}"
+    if kill -0 "$pid" 2>/dev/null; then
+      [ -n "$announce" ] && chat3_log "stopping ${NAMES[$i]} (pid $pid)"
+      kill -TERM "$pid" 2>/dev/null || true
+    fi
+  done
+  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+    pid="${PIDS[$i]}"
+    for ((n = 0; n < 30; n++)); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.5
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      chat3_warn "${NAMES[$i]} did not stop in time; killing it"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+  done
+}
+
 # Stop everything this shell started.
 chat3_stop_all() {
   chat3_stop_secantus

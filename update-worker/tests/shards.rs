@@ -50,7 +50,7 @@ async fn send_and_check(h: &Harness, dialog: &chat3_sdk::DialogId, users: &[Stri
 
 #[tokio::test]
 async fn two_workers_split_the_shards_and_one_takes_over_when_the_other_stops() {
-    let mut h = Harness::new("shards").await;
+    let h = Harness::new("shards").await;
     let a_stop = CancellationToken::new();
     let b_stop = CancellationToken::new();
     let a = h.start_worker_stopping_on(&a_stop).await;

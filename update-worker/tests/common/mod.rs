@@ -66,17 +66,10 @@ impl Harness {
         self.workers.push(running);
     }
 
-    /// Starts one more worker instance on the shared queue that stops on its own `token` (and
-    /// with the others); returns it for the caller to await.
-    pub async fn start_worker_stopping_on(&mut self, token: &CancellationToken) -> Running {
-        let own = self.shutdown.child_token();
-        let linked = own.clone();
-        let token = token.clone();
-        tokio::spawn(async move {
-            token.cancelled().await;
-            linked.cancel();
-        });
-        chat3_update_worker::start(self.config.clone(), own)
+    /// Starts one more worker instance on the shared queue that stops when `token` is
+    /// cancelled; returns it for the caller to stop and await.
+    pub async fn start_worker_stopping_on(&self, token: &CancellationToken) -> Running {
+        chat3_update_worker::start(self.config.clone(), token.clone())
             .await
             .unwrap()
     }
@@ -135,20 +128,7 @@ impl Harness {
 
     /// Messages waiting in `queue` (ready, not unacked).
     pub async fn queue_depth(&self, queue: &str) -> u32 {
-        let ch = self.bus.channel().await.unwrap();
-        let q = ch
-            .queue_declare(
-                queue,
-                QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
-        let _ = ch.close(200, "done").await;
-        q.message_count()
+        self.queue_counts(queue).await.0
     }
 
     /// Binds a fresh exclusive queue to every update of the test updates exchange.
