@@ -2,8 +2,12 @@
 //! transaction), reads and lists, all scoped by tenant.
 
 use bson::{doc, Document};
-use chat3_sdk::{CreateDialog, Dialog, DialogId, Page, Pagination, TenantId};
+use chat3_sdk::events::{DialogChanged, DialogDeleted};
+use chat3_sdk::{
+    CreateDialog, DeletedDialog, Dialog, DialogId, Page, Pagination, TenantId, UpdateDialog,
+};
 use futures_util::TryStreamExt;
+use mongodb::ClientSession;
 
 use crate::docs;
 use crate::error::{Error, Result};
@@ -18,6 +22,16 @@ use chat3_sdk::events::DialogCreated;
 pub const MAX_INITIAL_MEMBERS: usize = 1000;
 /// Longest dialog name.
 pub const MAX_NAME_CHARS: usize = 200;
+
+fn check_name(name: Option<&str>) -> Result<()> {
+    if name.is_some_and(|n| n.chars().count() > MAX_NAME_CHARS) {
+        return Err(Error::invalid(
+            "validation_error",
+            format!("name must be at most {MAX_NAME_CHARS} characters"),
+        ));
+    }
+    Ok(())
+}
 
 /// Creates a dialog with its initial members and publishes `dialog.create`.
 #[tracing::instrument(skip_all, fields(tenant = %tenant))]
@@ -34,16 +48,7 @@ pub async fn create(ctx: &Ctx, tenant: &TenantId, req: &CreateDialog) -> Result<
             format!("at most {MAX_INITIAL_MEMBERS} members"),
         ));
     }
-    if req
-        .name
-        .as_ref()
-        .is_some_and(|n| n.chars().count() > MAX_NAME_CHARS)
-    {
-        return Err(Error::invalid(
-            "validation_error",
-            format!("name must be at most {MAX_NAME_CHARS} characters"),
-        ));
-    }
+    check_name(req.name.as_deref())?;
     // A user listed twice is one member, with the type of the first mention.
     let mut seen = std::collections::HashSet::new();
     let members: Vec<&chat3_sdk::MemberInput> = req
@@ -57,15 +62,16 @@ pub async fn create(ctx: &Ctx, tenant: &TenantId, req: &CreateDialog) -> Result<
         .unwrap_or_else(|| req.members[0].user_id.clone());
     let dialog_id = ids::dialog_id();
     let now = now_ms();
-    let dialog_doc = docs::DialogDoc::created(
+    let mut created = docs::DialogDoc::created(
         tenant,
         &dialog_id,
         req.name.clone(),
         docs::meta_doc(req.meta.as_ref())?,
         &created_by,
         now,
-    )
-    .to_doc();
+    );
+    created.members_count = members.len() as u64;
+    let dialog_doc = created.to_doc();
     let member_docs: Vec<Document> = members
         .iter()
         .map(|m| {
@@ -99,7 +105,7 @@ pub async fn create(ctx: &Ctx, tenant: &TenantId, req: &CreateDialog) -> Result<
     .await
 }
 
-fn not_found(dialog: &DialogId) -> Error {
+pub(crate) fn not_found(dialog: &DialogId) -> Error {
     Error::not_found(
         "dialog_not_found",
         format!("dialog '{dialog}' does not exist"),
@@ -113,6 +119,165 @@ pub async fn load_doc(store: &Store, tenant: &TenantId, dialog: &DialogId) -> Re
         .find_one(scoped(tenant, doc! {"dialogId": dialog.as_str()}))
         .await?
         .ok_or_else(|| not_found(dialog))
+}
+
+/// The stored dialog inside a transaction, or 404 `dialog_not_found`.
+pub(crate) async fn load_in(
+    store: &Store,
+    s: &mut ClientSession,
+    tenant: &TenantId,
+    dialog: &DialogId,
+) -> Result<Document> {
+    store
+        .coll(coll::DIALOGS)
+        .find_one(scoped(tenant, doc! {"dialogId": dialog.as_str()}))
+        .session(&mut *s)
+        .await?
+        .ok_or_else(|| not_found(dialog))
+}
+
+/// The member documents of a dialog inside a transaction, in join order.
+pub(crate) async fn members_in(
+    store: &Store,
+    s: &mut ClientSession,
+    tenant: &TenantId,
+    dialog: &DialogId,
+) -> Result<Vec<Document>> {
+    Ok(store
+        .coll(coll::MEMBERS)
+        .find(scoped(tenant, doc! {"dialogId": dialog.as_str()}))
+        .sort(doc! {"joinedAt": 1, "userId": 1})
+        .session(&mut *s)
+        .await?
+        .stream(&mut *s)
+        .try_collect()
+        .await?)
+}
+
+/// Renames a dialog and/or merges keys into its meta (a key given as `null` is removed) and
+/// publishes `dialog.changed` with what changed. A change that changes nothing emits nothing.
+#[tracing::instrument(skip_all, fields(tenant = %tenant, dialog = %dialog))]
+pub async fn update(
+    ctx: &Ctx,
+    tenant: &TenantId,
+    dialog: &DialogId,
+    req: &UpdateDialog,
+) -> Result<Dialog> {
+    check_name(req.name.as_deref())?;
+    if let Some(m) = &req.meta {
+        crate::plain::check_meta("meta", m)?;
+    }
+    let store = &ctx.store;
+    write::transact(ctx, Reply::Ok, async |s| {
+        let stored = load_in(store, s, tenant, dialog).await?;
+        let mut d = docs::DialogDoc::from_doc(&stored)?;
+        let mut changed = Vec::new();
+        if let Some(name) = &req.name {
+            if d.name.as_deref() != Some(name) {
+                d.name = Some(name.clone());
+                changed.push("name".to_owned());
+            }
+        }
+        for (k, v) in req.meta.iter().flatten() {
+            let differs = if v.is_null() {
+                d.meta.remove(k).is_some()
+            } else {
+                let b = crate::plain::to_bson(v);
+                let differs = d.meta.get(k) != Some(&b);
+                d.meta.insert(k.clone(), b);
+                differs
+            };
+            if differs {
+                changed.push(format!("meta.{k}"));
+            }
+        }
+        let meta = docs::meta(&doc! {"meta": d.meta.clone()});
+        crate::plain::check_meta("meta", &meta)?;
+        if !changed.is_empty() {
+            d.updated_at = now_ms();
+            store
+                .coll(coll::DIALOGS)
+                .update_one(
+                    scoped(tenant, doc! {"dialogId": dialog.as_str()}),
+                    doc! {"$set": {"name": d.name.as_deref(), "meta": d.meta.clone(), "updatedAt": d.updated_at}},
+                )
+                .session(&mut *s)
+                .await?;
+        }
+        let mut stored_now = stored.clone();
+        for (k, v) in d.to_doc() {
+            stored_now.insert(k, v);
+        }
+        let view = docs::dialog(&stored_now, &members_in(store, s, tenant, dialog).await?)?;
+        if changed.is_empty() {
+            return Ok(Staged::new(view, Vec::new()));
+        }
+        let e = event(
+            tenant,
+            dialog.as_str(),
+            Some(dialog),
+            &Actor::api(),
+            &DialogChanged {
+                name: d.name.clone(),
+                meta,
+                changed,
+            },
+        );
+        Ok(Staged::new(view, vec![e]))
+    })
+    .await
+}
+
+/// Deletes a dialog with its memberships, messages, receipts and reactions in one transaction
+/// and publishes `dialog.delete` naming the members it had (each gets a final update).
+#[tracing::instrument(skip_all, fields(tenant = %tenant, dialog = %dialog))]
+pub async fn delete(ctx: &Ctx, tenant: &TenantId, dialog: &DialogId) -> Result<DeletedDialog> {
+    let store = &ctx.store;
+    write::transact(ctx, Reply::Ok, async |s| {
+        let stored = load_in(store, s, tenant, dialog).await?;
+        let d = docs::DialogDoc::from_doc(&stored)?;
+        let members = members_in(store, s, tenant, dialog).await?;
+        let members = members
+            .iter()
+            .map(|m| Ok(docs::MemberDoc::from_doc(m)?.view(&d)))
+            .collect::<Result<Vec<_>>>()?;
+        let mine = scoped(tenant, doc! {"dialogId": dialog.as_str()});
+        store
+            .coll(coll::DIALOGS)
+            .delete_one(mine.clone())
+            .session(&mut *s)
+            .await?;
+        for c in [
+            coll::MEMBERS,
+            coll::MESSAGES,
+            coll::MESSAGE_STATUSES,
+            coll::REACTIONS,
+        ] {
+            store
+                .coll(c)
+                .delete_many(mine.clone())
+                .session(&mut *s)
+                .await?;
+        }
+        let deleted = DeletedDialog {
+            dialog_id: dialog.clone(),
+            deleted_at: now_ms(),
+        };
+        let e = event(
+            tenant,
+            dialog.as_str(),
+            Some(dialog),
+            &Actor::api(),
+            &DialogDeleted {
+                dialog_id: dialog.clone(),
+                name: d.name.clone(),
+                members,
+                deleted_at: deleted.deleted_at,
+            },
+        );
+        Ok(Staged::new(deleted, vec![e]))
+    })
+    .await
 }
 
 /// The member documents of the given dialogs, in join order.

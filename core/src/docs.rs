@@ -86,8 +86,99 @@ pub fn message(d: &Document) -> Result<Message> {
             .ok()
             .and_then(|v| v.parse().ok()),
         client_message_id: d.get_str("clientMessageId").ok().map(str::to_owned),
+        quoted_message: d
+            .get_document("quotedMessage")
+            .ok()
+            .map(quoted)
+            .transpose()?,
         created_at: ts(d, "createdAt"),
+        edited_at: opt_ts(d, "editedAt"),
+        deleted_at: opt_ts(d, "deletedAt"),
+        statuses: statuses(d),
+        reactions: reactions(d),
     })
+}
+
+/// An optional timestamp (absent or null: `None`).
+pub fn opt_ts(d: &Document, key: &str) -> Option<i64> {
+    match d.get(key) {
+        None | Some(Bson::Null) => None,
+        Some(_) => Some(ts(d, key)),
+    }
+}
+
+fn quoted(q: &Document) -> Result<chat3_sdk::QuotedMessage> {
+    Ok(chat3_sdk::QuotedMessage {
+        message_id: parse(q, "messageId")?,
+        sender_id: parse(q, "senderId")?,
+        content: s(q, "content")?,
+        message_type: s(q, "type")?,
+        created_at: ts(q, "createdAt"),
+    })
+}
+
+/// The statuses every summary shows, even at 0.
+pub const SUMMARY_STATUSES: [&str; 2] = ["delivered", "read"];
+
+/// The summary of a message without receipts.
+pub fn empty_statuses() -> chat3_sdk::StatusSummary {
+    statuses(&Document::new())
+}
+
+/// `statusCounts` (status → receipts by others than the sender) as the summary shows it.
+fn statuses(d: &Document) -> chat3_sdk::StatusSummary {
+    let mut out: chat3_sdk::StatusSummary = SUMMARY_STATUSES
+        .iter()
+        .map(|s| ((*s).to_owned(), 0))
+        .collect();
+    if let Ok(counts) = d.get_document("statusCounts") {
+        for (k, _) in counts {
+            out.insert(k.clone(), u(counts, k));
+        }
+    }
+    out
+}
+
+/// `reactions` ([{reaction, count}]) with `me` false: the viewer's side is filled in by reads
+/// that have one.
+fn reactions(d: &Document) -> Vec<chat3_sdk::ReactionCount> {
+    d.get_array("reactions")
+        .map(|a| {
+            a.iter()
+                .filter_map(Bson::as_document)
+                .filter_map(|r| {
+                    Some(chat3_sdk::ReactionCount {
+                        reaction: r.get_str("reaction").ok()?.to_owned(),
+                        count: u(r, "count"),
+                        me: false,
+                    })
+                })
+                .filter(|r| r.count > 0)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The stored form of a quote snapshot.
+pub fn quoted_doc(q: &chat3_sdk::QuotedMessage) -> Document {
+    bson::doc! {
+        "messageId": q.message_id.as_str(),
+        "senderId": q.sender_id.as_str(),
+        "content": &q.content,
+        "type": &q.message_type,
+        "createdAt": q.created_at,
+    }
+}
+
+/// The snapshot a quote of `m` carries.
+pub fn snapshot(m: &Message) -> chat3_sdk::QuotedMessage {
+    chat3_sdk::QuotedMessage {
+        message_id: m.message_id.clone(),
+        sender_id: m.sender_id.clone(),
+        content: m.content.clone(),
+        message_type: m.message_type.clone(),
+        created_at: m.created_at,
+    }
 }
 
 /// Unread for a member: the dialog's countable messages minus those counted at the watermark.
@@ -142,8 +233,10 @@ pub struct DialogDoc {
     pub created_by: chat3_sdk::UserId,
     /// Seq of the newest message (0 when empty).
     pub last_seq: u64,
-    /// Running count of countable messages.
+    /// Running count of countable messages (deleted ones no longer count).
     pub msg_count: u64,
+    /// Number of members.
+    pub members_count: u64,
     /// Creation time.
     pub created_at: i64,
     /// Last change or message.
@@ -168,6 +261,7 @@ impl DialogDoc {
             created_by: created_by.clone(),
             last_seq: 0,
             msg_count: 0,
+            members_count: 0,
             created_at: now,
             updated_at: now,
         }
@@ -183,6 +277,7 @@ impl DialogDoc {
             created_by: parse(d, "createdBy")?,
             last_seq: u(d, "lastSeq"),
             msg_count: u(d, "msgCount"),
+            members_count: u(d, "membersCount"),
             created_at: ts(d, "createdAt"),
             updated_at: ts(d, "updatedAt"),
         })
@@ -198,6 +293,7 @@ impl DialogDoc {
             "createdBy": self.created_by.as_str(),
             "lastSeq": stored_seq(self.last_seq),
             "msgCount": stored_seq(self.msg_count),
+            "membersCount": stored_seq(self.members_count),
             "createdAt": self.created_at,
             "updatedAt": self.updated_at,
         }
@@ -249,6 +345,30 @@ impl MessageDoc {
         if let Some(c) = &m.client_message_id {
             d.insert("clientMessageId", c);
         }
+        if let Some(q) = &m.quoted_message {
+            d.insert("quotedMessage", quoted_doc(q));
+        }
+        if let Some(t) = m.edited_at {
+            d.insert("editedAt", t);
+        }
+        if let Some(t) = m.deleted_at {
+            d.insert("deletedAt", t);
+        }
+        let counts: Document = m
+            .statuses
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(k, n)| (k.clone(), Bson::Int64(stored_seq(*n))))
+            .collect();
+        d.insert("statusCounts", counts);
+        let reactions: Vec<Bson> = m
+            .reactions
+            .iter()
+            .map(|r| {
+                Bson::Document(bson::doc! {"reaction": &r.reaction, "count": stored_seq(r.count)})
+            })
+            .collect();
+        d.insert("reactions", reactions);
         d
     }
 }
@@ -270,6 +390,8 @@ pub struct MemberDoc {
     pub last_read_seq: u64,
     /// Countable messages up to the watermark.
     pub read_count: u64,
+    /// When the watermark last moved (`None`: never).
+    pub last_read_at: Option<i64>,
     /// The dialog's last activity (the inbox's sort key).
     pub last_activity_at: i64,
 }
@@ -291,8 +413,17 @@ impl MemberDoc {
             joined_at: now,
             last_read_seq: 0,
             read_count: 0,
+            last_read_at: None,
             last_activity_at: now,
         }
+    }
+
+    /// Joining an existing dialog: what is already in it counts as read (the watermark starts
+    /// at its newest message), so only later messages are unread for the new member.
+    pub fn at_watermark_of(mut self, dialog: &DialogDoc) -> Self {
+        self.last_read_seq = dialog.last_seq;
+        self.read_count = dialog.msg_count;
+        self
     }
 
     /// Reads a stored membership.
@@ -309,6 +440,7 @@ impl MemberDoc {
             joined_at: ts(d, "joinedAt"),
             last_read_seq: u(d, "lastReadSeq"),
             read_count: u(d, "readCount"),
+            last_read_at: opt_ts(d, "lastReadAt"),
             last_activity_at: ts(d, "lastActivityAt"),
         })
     }
@@ -323,6 +455,7 @@ impl MemberDoc {
             "joinedAt": self.joined_at,
             "lastReadSeq": stored_seq(self.last_read_seq),
             "readCount": stored_seq(self.read_count),
+            "lastReadAt": self.last_read_at,
             "lastActivityAt": self.last_activity_at,
         }
     }

@@ -24,6 +24,14 @@ impl Actor {
             kind: "user",
         }
     }
+
+    /// The tenant's application, through its API key (writes that name no user).
+    pub fn api() -> Self {
+        Self {
+            id: "api".to_owned(),
+            kind: "api",
+        }
+    }
 }
 
 /// A new envelope of `payload`'s type with a fresh id and the current time.

@@ -4,10 +4,13 @@
 use std::collections::HashMap;
 
 use bson::{doc, Document};
-use chat3_sdk::{DialogId, InboxDialog, Message, Page, Pagination, ReadState, TenantId, UserId};
+use chat3_sdk::{
+    DialogId, InboxContext, InboxDialog, Message, Page, Pagination, ReadState, TenantId, UserId,
+    UserStats,
+};
 use futures_util::TryStreamExt;
 
-use crate::docs;
+use crate::docs::{self, DialogDoc, MemberDoc};
 use crate::error::{Error, Result};
 use crate::events::{event, Actor};
 use crate::plain;
@@ -67,15 +70,27 @@ pub async fn user_dialogs(
         let Some(d) = m.get_str("dialogId").ok().and_then(|id| dialogs.get(id)) else {
             continue;
         };
+        let dialog = DialogDoc::from_doc(d)?;
+        let member = MemberDoc::from_doc(m)?;
+        let unread = member.unread(&dialog);
+        let last_message = last_message(store, tenant, d).await?;
         data.push(InboxDialog {
-            dialog_id: docs::parse(d, "dialogId")?,
-            name: d.get_str("name").ok().map(str::to_owned),
+            dialog_id: dialog.dialog_id.clone(),
+            name: dialog.name.clone(),
             meta: docs::meta(d),
-            unread_count: docs::unread(d, m),
-            last_read_seq: docs::u(m, "lastReadSeq"),
-            last_seq: docs::u(d, "lastSeq"),
-            last_message: last_message(store, tenant, d).await?,
-            last_interaction_at: docs::ts(d, "updatedAt"),
+            unread_count: unread,
+            last_read_seq: member.last_read_seq,
+            last_seq: dialog.last_seq,
+            last_interaction_at: dialog.updated_at,
+            members_count: dialog.members_count,
+            context: InboxContext {
+                user_id: user.clone(),
+                unread_count: unread,
+                last_seen_at: member.last_read_at,
+                last_message_at: last_message.as_ref().map(|m| m.created_at),
+                joined_at: member.joined_at,
+            },
+            last_message,
         });
     }
     Ok(Page {
@@ -156,7 +171,10 @@ pub async fn mark_all_read(
             .coll(coll::MEMBERS)
             .update_one(
                 member_filter,
-                doc! {"$max": {"lastReadSeq": last_seq, "readCount": count}},
+                doc! {
+                    "$max": {"lastReadSeq": last_seq, "readCount": count},
+                    "$set": {"lastReadAt": crate::ids::now_ms()},
+                },
             )
             .session(&mut *s)
             .await?;
@@ -174,4 +192,68 @@ pub async fn mark_all_read(
         Ok(Staged::new(state, vec![event]))
     })
     .await
+}
+
+/// `{dialogCount, unreadDialogs, totalUnread}` over the user's memberships: one index range of
+/// their memberships and one read of those dialogs (O(dialogs of the user), no message read),
+/// both in one snapshot, so the figures agree with each other.
+#[tracing::instrument(skip_all, fields(tenant = %tenant, user = %user))]
+pub async fn stats(store: &Store, tenant: &TenantId, user: &UserId) -> Result<UserStats> {
+    let mut s = store.client().start_session().await?;
+    s.start_transaction().await?;
+    let memberships: Vec<MemberDoc> = store
+        .coll(coll::MEMBERS)
+        .find(scoped(tenant, doc! {"userId": user.as_str()}))
+        .projection(
+            doc! {"tenantId": 1, "dialogId": 1, "userId": 1, "readCount": 1, "lastReadSeq": 1},
+        )
+        .session(&mut s)
+        .await?
+        .stream(&mut s)
+        .try_collect::<Vec<Document>>()
+        .await?
+        .iter()
+        .map(MemberDoc::from_doc)
+        .collect::<Result<_>>()?;
+    let ids: Vec<&str> = memberships.iter().map(|m| m.dialog_id.as_str()).collect();
+    let counts: HashMap<String, u64> = if ids.is_empty() {
+        HashMap::new()
+    } else {
+        store
+            .coll(coll::DIALOGS)
+            .find(scoped(tenant, doc! {"dialogId": {"$in": &ids}}))
+            .projection(doc! {"dialogId": 1, "msgCount": 1})
+            .session(&mut s)
+            .await?
+            .stream(&mut s)
+            .try_collect::<Vec<Document>>()
+            .await?
+            .iter()
+            .filter_map(|d| {
+                Some((
+                    d.get_str("dialogId").ok()?.to_owned(),
+                    docs::u(d, "msgCount"),
+                ))
+            })
+            .collect()
+    };
+    let _ = s.commit_transaction().await;
+    let mut out = UserStats {
+        user_id: user.clone(),
+        dialog_count: 0,
+        unread_dialogs: 0,
+        total_unread: 0,
+    };
+    for m in &memberships {
+        let Some(count) = counts.get(m.dialog_id.as_str()) else {
+            continue;
+        };
+        let unread = count.saturating_sub(m.read_count);
+        out.dialog_count += 1;
+        out.total_unread += unread;
+        if unread > 0 {
+            out.unread_dialogs += 1;
+        }
+    }
+    Ok(out)
 }

@@ -11,6 +11,7 @@ pub mod events;
 pub mod idempotency;
 pub mod ids;
 pub mod inbox;
+pub mod members;
 pub mod messages;
 pub mod outbox;
 pub mod plain;

@@ -3,7 +3,7 @@
 //! (and any reader that needs many dialogs at once). Documents that cannot be read are logged
 //! and left out, so that one damaged document does not fail a whole batch.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use bson::{doc, Document};
 use chat3_sdk::{DialogId, Message, TenantId, UserId};
@@ -132,4 +132,31 @@ pub async fn messages(
         .filter_map(|d| readable("message", d, docs::message))
         .map(|m| ((m.tenant_id.clone(), m.message_id.to_string()), m))
         .collect())
+}
+
+/// The reactions each user set on the given messages (tenant, message id):
+/// (tenant, message id, user) → reactions.
+pub async fn reactions_by_user(
+    store: &Store,
+    ids: &[(TenantId, String)],
+) -> Result<HashMap<(TenantId, String, UserId), HashSet<String>>> {
+    let parts = in_by_tenant("messageId", ids.iter().map(|(t, id)| (t, id.as_str())));
+    let projection = doc! { "tenantId": 1, "messageId": 1, "userId": 1, "reaction": 1 };
+    let mut out: HashMap<(TenantId, String, UserId), HashSet<String>> = HashMap::new();
+    for d in find(store, coll::REACTIONS, parts, Some(projection)).await? {
+        let read = |d: &Document| -> Result<((TenantId, String, UserId), String)> {
+            Ok((
+                (
+                    docs::parse(d, "tenantId")?,
+                    docs::s(d, "messageId")?,
+                    docs::parse(d, "userId")?,
+                ),
+                docs::s(d, "reaction")?,
+            ))
+        };
+        if let Some((k, r)) = readable("reaction", &d, read) {
+            out.entry(k).or_default().insert(r);
+        }
+    }
+    Ok(out)
 }

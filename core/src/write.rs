@@ -52,12 +52,25 @@ pub struct Staged<T> {
     pub value: T,
     /// Events to store in the outbox and publish after commit (none when nothing changed).
     pub events: Vec<EventEnvelope>,
+    /// The recorded status instead of the [`Reply`]'s, for writes whose status depends on what
+    /// they found (201 when something was created, 200 when it existed already).
+    pub status: Option<u16>,
 }
 
 impl<T> Staged<T> {
     /// A result with its events.
     pub fn new(value: T, events: Vec<EventEnvelope>) -> Self {
-        Self { value, events }
+        Self {
+            value,
+            events,
+            status: None,
+        }
+    }
+
+    /// The same, answered with `status` (`{data}` body) instead of the [`Reply`]'s.
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = Some(status);
+        self
     }
 }
 
@@ -103,6 +116,7 @@ where
                 outbox::stage(store, &mut session, event).await?;
             }
             let (status, text) = reply.render(&staged.value).map_err(Error::into_txn)?;
+            let status = staged.status.unwrap_or(status);
             idempotency::record_in(store, &mut session, status, &text).await?;
             Ok(staged)
         }

@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::ids::{DialogId, IdError, TenantId, UserId};
+use crate::ids::{DialogId, IdError, MessageId, TenantId, UserId};
 use crate::types::*;
 
 /// What can go wrong calling the API.
@@ -342,6 +342,118 @@ impl Client {
             .await
     }
 
+    /// `PATCH /api/dialogs/{id}`: rename and/or merge meta (`null` removes a key).
+    pub async fn update_dialog(
+        &self,
+        dialog: &DialogId,
+        req: &UpdateDialog,
+    ) -> Result<Dialog, Error> {
+        let path = format!("/api/dialogs/{dialog}");
+        Ok(self
+            .send::<Data<Dialog>>(self.request(Method::PATCH, &path).json(req))
+            .await?
+            .data)
+    }
+
+    /// `DELETE /api/dialogs/{id}`.
+    pub async fn delete_dialog(&self, dialog: &DialogId) -> Result<DeletedDialog, Error> {
+        let path = format!("/api/dialogs/{dialog}");
+        Ok(self
+            .send::<Data<DeletedDialog>>(self.request(Method::DELETE, &path))
+            .await?
+            .data)
+    }
+
+    /// `GET /api/dialogs/{id}/members`.
+    pub async fn list_members(
+        &self,
+        dialog: &DialogId,
+        page: u64,
+        limit: u64,
+    ) -> Result<Page<Member>, Error> {
+        self.get(&format!(
+            "/api/dialogs/{dialog}/members?page={page}&limit={limit}"
+        ))
+        .await
+    }
+
+    /// `POST /api/dialogs/{id}/members/add`.
+    pub async fn add_members(
+        &self,
+        dialog: &DialogId,
+        members: Vec<MemberInput>,
+    ) -> Result<MembersChange, Error> {
+        let path = format!("/api/dialogs/{dialog}/members/add");
+        let body = AddMembers::Many { members };
+        Ok(self
+            .post::<_, Data<MembersChange>>(&path, &body)
+            .await?
+            .data)
+    }
+
+    /// `POST /api/dialogs/{id}/members/{u}/remove`.
+    pub async fn remove_member(
+        &self,
+        dialog: &DialogId,
+        user: &UserId,
+    ) -> Result<RemovedMember, Error> {
+        let path = format!(
+            "/api/dialogs/{dialog}/members/{}/remove",
+            encode_path(user.as_str())
+        );
+        Ok(self
+            .post::<_, Data<RemovedMember>>(&path, &serde_json::json!({}))
+            .await?
+            .data)
+    }
+
+    /// `POST /api/dialogs/{id}/member/{u}/typing`.
+    pub async fn typing(
+        &self,
+        dialog: &DialogId,
+        user: &UserId,
+        is_typing: bool,
+    ) -> Result<TypingState, Error> {
+        let path = format!(
+            "/api/dialogs/{dialog}/member/{}/typing",
+            encode_path(user.as_str())
+        );
+        let body = TypingInput {
+            is_typing: Some(is_typing),
+        };
+        Ok(self.post::<_, Data<TypingState>>(&path, &body).await?.data)
+    }
+
+    /// `GET /api/messages/{m}`.
+    pub async fn get_message(&self, message: &MessageId) -> Result<Message, Error> {
+        Ok(self
+            .get::<Data<Message>>(&format!("/api/messages/{message}"))
+            .await?
+            .data)
+    }
+
+    /// `PUT /api/messages/{m}`.
+    pub async fn edit_message(
+        &self,
+        message: &MessageId,
+        req: &EditMessage,
+    ) -> Result<Message, Error> {
+        let path = format!("/api/messages/{message}");
+        Ok(self
+            .send::<Data<Message>>(self.request(Method::PUT, &path).json(req))
+            .await?
+            .data)
+    }
+
+    /// `DELETE /api/messages/{m}` (soft delete).
+    pub async fn delete_message(&self, message: &MessageId) -> Result<Message, Error> {
+        let path = format!("/api/messages/{message}");
+        Ok(self
+            .send::<Data<Message>>(self.request(Method::DELETE, &path))
+            .await?
+            .data)
+    }
+
     // ---- the user's view ----
 
     /// `GET /api/users/{u}/dialogs`: the inbox, newest activity first.
@@ -370,6 +482,14 @@ impl Client {
         );
         Ok(self
             .post::<_, Data<ReadState>>(&path, &serde_json::json!({}))
+            .await?
+            .data)
+    }
+
+    /// `GET /api/users/{u}/stats`.
+    pub async fn user_stats(&self, user: &UserId) -> Result<UserStats, Error> {
+        Ok(self
+            .get::<Data<UserStats>>(&format!("/api/users/{}/stats", encode_path(user.as_str())))
             .await?
             .data)
     }

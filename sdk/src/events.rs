@@ -10,8 +10,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::ids::UserId;
-use crate::types::{Dialog, EventEnvelope, Member, Message};
+use crate::ids::{DialogId, MessageId, UserId};
+use crate::types::{Dialog, EventEnvelope, Member, Message, Meta, TypingState};
 
 macro_rules! event_types {
     ($( $(#[$doc:meta])* $variant:ident = $name:literal, entity $entity:literal; )*) => {
@@ -182,6 +182,137 @@ pub struct DialogRead {
 
 impl Payload for DialogRead {
     const TYPE: EventType = EventType::DialogRead;
+}
+
+/// `data` of `dialog.changed`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DialogChanged {
+    /// The dialog's name after the change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The dialog's meta after the change.
+    pub meta: Meta,
+    /// What changed: `name`, `meta.<key>`.
+    pub changed: Vec<String>,
+}
+
+impl Payload for DialogChanged {
+    const TYPE: EventType = EventType::DialogChanged;
+}
+
+/// `data` of `dialog.delete`: who were members, since the dialog and its memberships are gone
+/// when the event is fanned out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DialogDeleted {
+    /// The dialog.
+    pub dialog_id: DialogId,
+    /// Its name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Its members when it was deleted.
+    pub members: Vec<Member>,
+    /// When.
+    pub deleted_at: i64,
+}
+
+impl Payload for DialogDeleted {
+    const TYPE: EventType = EventType::DialogDelete;
+}
+
+/// `data` of `dialog.member.remove`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberRemoved {
+    /// The membership as it was at removal.
+    pub member: Member,
+    /// The dialog's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The dialog's newest seq at removal.
+    pub last_seq: u64,
+    /// When.
+    pub removed_at: i64,
+}
+
+impl Payload for MemberRemoved {
+    const TYPE: EventType = EventType::DialogMemberRemove;
+}
+
+/// `data` of `dialog.typing` (never stored).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Typing {
+    /// Who, where, and for how long.
+    #[serde(flatten)]
+    pub state: TypingState,
+}
+
+impl Payload for Typing {
+    const TYPE: EventType = EventType::DialogTyping;
+}
+
+/// `data` of `message.changed`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageChanged {
+    /// The message after the edit.
+    pub message: Message,
+}
+
+impl Payload for MessageChanged {
+    const TYPE: EventType = EventType::MessageChanged;
+}
+
+/// `data` of `message.delete`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageDeleted {
+    /// The message as deleted (no content, no meta, `deletedAt`).
+    pub message: Message,
+}
+
+impl Payload for MessageDeleted {
+    const TYPE: EventType = EventType::MessageDelete;
+}
+
+/// `data` of `message.status.changed`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusChanged {
+    /// The message.
+    pub message_id: MessageId,
+    /// Its author (receives the receipt).
+    pub sender_id: UserId,
+    /// Who recorded the status.
+    pub user_id: UserId,
+    /// `read`, `delivered` or custom.
+    pub status: String,
+    /// When.
+    pub at: i64,
+}
+
+impl Payload for StatusChanged {
+    const TYPE: EventType = EventType::MessageStatusChanged;
+}
+
+/// `data` of `message.reaction.changed`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReactionChanged {
+    /// The message.
+    pub message_id: MessageId,
+    /// Who set or unset it.
+    pub user_id: UserId,
+    /// The reaction.
+    pub reaction: String,
+    /// `set` or `unset`.
+    pub action: String,
+}
+
+impl Payload for ReactionChanged {
+    const TYPE: EventType = EventType::MessageReactionChanged;
 }
 
 /// Why an envelope's payload could not be read as the one asked for.

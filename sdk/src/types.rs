@@ -270,8 +270,199 @@ pub struct Message {
     /// Client dedup key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_message_id: Option<String>,
+    /// The quoted message as it was when quoted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quoted_message: Option<QuotedMessage>,
     /// Creation time.
     pub created_at: i64,
+    /// Last edit, if edited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<i64>,
+    /// Deletion time: a deleted message keeps its seq and loses its content and meta.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<i64>,
+    /// Receipts by status (`read`, `delivered`, custom), not counting the sender.
+    #[serde(default)]
+    pub statuses: StatusSummary,
+    /// Reactions with their counts, in the order they were first set.
+    #[serde(default)]
+    pub reactions: Vec<ReactionCount>,
+}
+
+/// Receipts of a message by status: `read` and `delivered` always, custom statuses once used.
+pub type StatusSummary = BTreeMap<String, u64>;
+
+/// A snapshot of a quoted message, taken when the quoting message was created.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QuotedMessage {
+    /// The quoted message.
+    pub message_id: MessageId,
+    /// Its author.
+    pub sender_id: UserId,
+    /// Its text then.
+    pub content: String,
+    /// Its type.
+    #[serde(rename = "type")]
+    pub message_type: String,
+    /// When it was created.
+    pub created_at: i64,
+}
+
+/// One reaction of a message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReactionCount {
+    /// The reaction (an emoji or a short code).
+    pub reaction: String,
+    /// How many users set it.
+    pub count: u64,
+    /// Whether the viewing user set it (false in tenant-wide reads, which have no viewer).
+    pub me: bool,
+}
+
+/// A message as one user sees it (`GET /api/users/{u}/dialogs/{d}/messages`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserMessage {
+    /// The message (`reactions[].me` from this user's side).
+    #[serde(flatten)]
+    pub message: Message,
+    /// This user sent it.
+    pub is_mine: bool,
+}
+
+/// `PUT /api/messages/{m}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EditMessage {
+    /// The new text.
+    pub content: String,
+    /// The new meta (replaces the old one); unchanged when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<Meta>,
+}
+
+/// `PATCH /api/dialogs/{d}`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateDialog {
+    /// The new name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Keys to set; a key with `null` is removed. Other keys stay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<Meta>,
+}
+
+/// `DELETE /api/dialogs/{d}` response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeletedDialog {
+    /// The dialog.
+    pub dialog_id: DialogId,
+    /// When it was deleted.
+    pub deleted_at: i64,
+}
+
+/// `POST /api/dialogs/{d}/members/add`: several members, or one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AddMembers {
+    /// `{members: [...]}`.
+    Many {
+        /// Members to add (1-1000).
+        members: Vec<MemberInput>,
+    },
+    /// `{userId, type?}`.
+    One(MemberInput),
+}
+
+impl AddMembers {
+    /// The members asked for, in order.
+    pub fn members(&self) -> Vec<MemberInput> {
+        match self {
+            AddMembers::Many { members } => members.clone(),
+            AddMembers::One(m) => vec![m.clone()],
+        }
+    }
+}
+
+/// Result of adding members.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MembersChange {
+    /// The dialog.
+    pub dialog_id: DialogId,
+    /// Who joined now.
+    pub added: Vec<Member>,
+    /// Who asked to join but was a member already (unchanged).
+    pub existing: Vec<UserId>,
+}
+
+/// Result of removing a member.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RemovedMember {
+    /// The dialog.
+    pub dialog_id: DialogId,
+    /// Who was removed.
+    pub user_id: UserId,
+    /// When.
+    pub removed_at: i64,
+}
+
+/// `POST /api/dialogs/{d}/member/{u}/typing`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TypingInput {
+    /// `false` to stop; `true` (default) to start or keep typing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_typing: Option<bool>,
+}
+
+/// A typing signal as accepted (and as the `typing` update carries it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TypingState {
+    /// The dialog.
+    pub dialog_id: DialogId,
+    /// Who is typing.
+    pub user_id: UserId,
+    /// Started (true) or stopped.
+    pub is_typing: bool,
+    /// A start holds this long without a new one.
+    pub expires_in_ms: u64,
+}
+
+/// `GET /api/users/{u}/stats`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserStats {
+    /// The user.
+    pub user_id: UserId,
+    /// Dialogs the user is a member of.
+    pub dialog_count: u64,
+    /// Of those, dialogs with unread messages.
+    pub unread_dialogs: u64,
+    /// Unread messages over all their dialogs.
+    pub total_unread: u64,
+}
+
+/// The user's side of an inbox entry, in Chat3's shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InboxContext {
+    /// The user.
+    pub user_id: UserId,
+    /// Their unread messages here.
+    pub unread_count: u64,
+    /// When they last moved their read watermark (null: never).
+    pub last_seen_at: Option<i64>,
+    /// When the newest message was created (null: none yet).
+    pub last_message_at: Option<i64>,
+    /// When they joined.
+    pub joined_at: i64,
 }
 
 /// One entry of a user's inbox (`GET /api/users/{u}/dialogs`).
@@ -297,6 +488,10 @@ pub struct InboxDialog {
     pub last_message: Option<Message>,
     /// Newest activity in the dialog (message or creation).
     pub last_interaction_at: i64,
+    /// Number of members.
+    pub members_count: u64,
+    /// The user's side, in Chat3's shape.
+    pub context: InboxContext,
 }
 
 /// Result of `POST /api/users/{u}/dialogs/{d}/markAllRead`.

@@ -3,6 +3,7 @@
 //! SDK; check responses against `openapi/openapi.yaml`.
 
 pub mod amqp;
+pub mod checked;
 pub mod fixtures;
 pub mod openapi;
 pub mod proxy;

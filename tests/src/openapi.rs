@@ -439,7 +439,26 @@ mod tests {
             meta: BTreeMap::from([("k".to_owned(), json!(1))]),
             quoted_message_id: full.then(|| MSG.parse().expect("id")),
             client_message_id: full.then(|| "c-1".to_owned()),
+            quoted_message: full.then(|| chat3_sdk::QuotedMessage {
+                message_id: MSG.parse().expect("id"),
+                sender_id: "bob".parse().expect("id"),
+                content: "quoted".into(),
+                message_type: "text".into(),
+                created_at: 1_700_000_000_000,
+            }),
             created_at: 1_700_000_000_000,
+            edited_at: full.then_some(1_700_000_000_001),
+            deleted_at: full.then_some(1_700_000_000_002),
+            statuses: BTreeMap::from([("read".to_owned(), 1), ("delivered".to_owned(), 0)]),
+            reactions: if full {
+                vec![chat3_sdk::ReactionCount {
+                    reaction: "👍".into(),
+                    count: 2,
+                    me: true,
+                }]
+            } else {
+                Vec::new()
+            },
         }
     }
 
@@ -708,6 +727,14 @@ mod tests {
                 last_seq: 1,
                 last_message: full.then(|| message(true)),
                 last_interaction_at: 1,
+                members_count: 2,
+                context: chat3_sdk::InboxContext {
+                    user_id: "bob".parse().expect("id"),
+                    unread_count: 1,
+                    last_seen_at: full.then_some(1),
+                    last_message_at: full.then_some(1),
+                    joined_at: 1,
+                },
             };
             ok(
                 "GET",

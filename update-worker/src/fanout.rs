@@ -3,14 +3,14 @@
 //! state after the heads, see `chat3_core::updates::fan_out_batch`), then publish every update
 //! on the updates exchange, each user's in seq order.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chat3_core::bus::{Bus, BusError, Outgoing};
 use chat3_core::store::Store;
 use chat3_core::updates::{self, Planned, Work};
 use chat3_sdk::{DialogId, EventEnvelope, TenantId, Update, UserId};
 
-use crate::handlers::{Handling, Recipients};
+use crate::handlers::Handling;
 use crate::shards::{self, ShardWork};
 use crate::{state, topology};
 use chat3_core::docs::{DialogDoc, MemberDoc};
@@ -111,9 +111,10 @@ pub async fn process_batch(
     bus: &Bus,
     batch: &[Prepared],
 ) -> Result<usize, ProcessError> {
-    let stored = store_batch(store, batch).await?;
+    let typing = publish_ephemeral(store, bus, batch).await?;
+    let stored = store_batch(store, &durable(batch)).await?;
     publish(bus, &stored).await?;
-    Ok(stored.len())
+    Ok(typing + stored.len())
 }
 
 /// Stores and publishes the updates of a batch of events for the users given per event (a
@@ -141,6 +142,8 @@ pub async fn split(
     shards: u16,
     batch: &[Prepared],
 ) -> Result<usize, ProcessError> {
+    let typing = publish_ephemeral(store, bus, batch).await?;
+    let batch = &durable(batch);
     let recipients = recipients(store, batch).await?;
     let mut work = Vec::new();
     for (p, users) in batch.iter().zip(recipients) {
@@ -176,15 +179,15 @@ pub async fn split(
     for result in bus.publish_many(exchange, &items).await {
         result?;
     }
-    Ok(items.len())
+    Ok(typing + items.len())
 }
 
-/// The recipients of each event of `batch`: the dialog's members (one query for the batch), or
-/// the reader of a `dialog.read`.
+/// The recipients of each event of `batch`, as its handling says (the dialogs' current members
+/// read in one query for the batch).
 async fn recipients(store: &Store, batch: &[Prepared]) -> Result<Vec<Vec<UserId>>, ProcessError> {
     let mut member_dialogs: Vec<state::DialogKey> = batch
         .iter()
-        .filter(|p| p.handling.recipients() == Recipients::Members)
+        .filter(|p| p.handling.recipients().needs_members())
         .map(Prepared::dialog_key)
         .collect();
     member_dialogs.sort();
@@ -196,11 +199,74 @@ async fn recipients(store: &Store, batch: &[Prepared]) -> Result<Vec<Vec<UserId>
     };
     Ok(batch
         .iter()
-        .map(|p| match p.handling.recipients() {
-            Recipients::Only(user) => vec![user],
-            Recipients::Members => members_of.get(&p.dialog_key()).cloned().unwrap_or_default(),
+        .map(|p| {
+            let members = members_of
+                .get(&p.dialog_key())
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
+            p.handling.recipients().resolve(members)
         })
         .collect())
+}
+
+/// Publishes the ephemeral events of `batch` (typing) to their recipients without storing
+/// them or giving them a seq; returns how many updates went out. The others are left alone.
+#[tracing::instrument(skip_all, err)]
+pub async fn publish_ephemeral(
+    store: &Store,
+    bus: &Bus,
+    batch: &[Prepared],
+) -> Result<usize, ProcessError> {
+    let ephemeral: Vec<Prepared> = batch
+        .iter()
+        .filter(|p| p.handling.is_ephemeral())
+        .cloned()
+        .collect();
+    if ephemeral.is_empty() {
+        return Ok(0);
+    }
+    let users = recipients(store, &ephemeral).await?;
+    let mut wanted: HashMap<state::DialogKey, Vec<UserId>> = HashMap::new();
+    for (p, users) in ephemeral.iter().zip(&users) {
+        wanted
+            .entry(p.dialog_key())
+            .or_default()
+            .extend(users.iter().cloned());
+    }
+    let members = reads::memberships(store, &wanted).await?;
+    let now = chat3_core::ids::now_ms();
+    let mut out = Vec::new();
+    for (p, users) in ephemeral.iter().zip(users) {
+        for u in users {
+            let Some(m) = members.get(&(p.dialog_key(), u.clone())) else {
+                continue;
+            };
+            out.push(Update {
+                update_id: chat3_core::ids::update_id(),
+                tenant_id: p.event.tenant_id.clone(),
+                user_id: u,
+                user_type: m.user_type.clone(),
+                seq: None,
+                update_type: p.handling.update_type(),
+                event_type: p.event.event_type.clone(),
+                event_id: p.event.event_id.clone(),
+                dialog_id: Some(p.dialog.clone()),
+                created_at: now,
+                data: serde_json::to_value(&p.event.data).unwrap_or_default(),
+            });
+        }
+    }
+    publish(bus, &out).await?;
+    Ok(out.len())
+}
+
+/// The events of `batch` that are stored (all but the ephemeral ones).
+pub fn durable(batch: &[Prepared]) -> Vec<Prepared> {
+    batch
+        .iter()
+        .filter(|p| !p.handling.is_ephemeral())
+        .cloned()
+        .collect()
 }
 
 /// Decides the recipients of a batch and stores their updates (no publishing); the updates come
@@ -263,7 +329,7 @@ async fn load_state(
         .iter()
         .filter_map(|p| {
             let m = p.handling.message()?;
-            Some((p.event.tenant_id.clone(), m.message.message_id.to_string()))
+            Some((p.event.tenant_id.clone(), m.message_id().to_string()))
         })
         .collect();
     let messages = if ids.is_empty() {
@@ -271,24 +337,44 @@ async fn load_state(
     } else {
         reads::messages(store, &ids).await?
     };
+    // The recipients' own reactions, for messages that have any.
+    let reacted: Vec<(TenantId, String)> = messages
+        .iter()
+        .filter(|(_, m)| !m.reactions.is_empty())
+        .map(|(k, _)| k.clone())
+        .collect();
+    let mine = reads::reactions_by_user(store, &reacted).await?;
+    let none = HashSet::new();
     Ok(batch
         .iter()
         .zip(&pending)
         .map(|(p, users)| {
             let key = p.dialog_key();
-            let Some(dialog) = dialogs.get(&key) else {
-                return Vec::new();
-            };
-            let message = p.handling.message().and_then(|m| {
-                messages
-                    .get(&(p.event.tenant_id.clone(), m.message.message_id.to_string()))
-                    .cloned()
-            });
+            let dialog = dialogs.get(&key);
+            let message_id = p.handling.message().map(|m| m.message_id().to_string());
+            let message = message_id
+                .as_ref()
+                .and_then(|id| messages.get(&(p.event.tenant_id.clone(), id.clone())));
             users
                 .iter()
                 .filter_map(|u| {
-                    let m = members.get(&(key.clone(), u.clone()))?;
-                    Some(plan(p, dialog, m, message.as_ref()))
+                    let member = dialog.zip(members.get(&(key.clone(), u.clone())));
+                    let Some((dialog, m)) = member else {
+                        let (was, data) = p.handling.departed(&p.event, u)?;
+                        return Some(Planned {
+                            user_id: was.user_id,
+                            user_type: was.user_type,
+                            data,
+                            update_type: None,
+                        });
+                    };
+                    let reactions = message_id
+                        .as_ref()
+                        .and_then(|id| {
+                            mine.get(&(p.event.tenant_id.clone(), id.clone(), u.clone()))
+                        })
+                        .unwrap_or(&none);
+                    Some(plan(p, dialog, m, message, reactions))
                 })
                 .collect()
         })
@@ -301,11 +387,14 @@ fn plan(
     dialog: &DialogDoc,
     m: &MemberDoc,
     message: Option<&chat3_sdk::Message>,
+    mine: &HashSet<String>,
 ) -> Planned {
+    let update_type = p.handling.update_type_for(&m.user_id);
     Planned {
         user_id: m.user_id.clone(),
         user_type: m.user_type.clone(),
-        data: p.handling.data(dialog, m, message),
+        data: p.handling.data(dialog, m, message, mine),
+        update_type: (update_type != p.handling.update_type()).then_some(update_type),
     }
 }
 

@@ -50,6 +50,7 @@ impl Db {
                     .into_iter()
                     .map(|user_id| Planned {
                         user_id,
+                        update_type: None,
                         user_type: Default::default(),
                         data: json!({ "n": n }),
                     })
@@ -150,6 +151,7 @@ async fn fanning_out_the_same_event_twice_returns_the_stored_update() {
                         .into_iter()
                         .map(|user_id| Planned {
                             user_id,
+                            update_type: None,
                             user_type: Default::default(),
                             data: json!({ "n": n }),
                         })

@@ -1,8 +1,8 @@
-//! `/api/dialogs/{dialogId}/messages`.
+//! `/api/dialogs/{dialogId}/messages` and `/api/messages/{messageId}`.
 
 use actix_web::{web, HttpResponse};
 use chat3_core::messages;
-use chat3_sdk::{CreateMessage, Data, DialogId, MessageQuery, Scope};
+use chat3_sdk::{CreateMessage, Data, DialogId, EditMessage, MessageId, MessageQuery, Scope};
 
 use super::{page_limit, seq_param};
 use crate::body::Body;
@@ -41,4 +41,38 @@ pub async fn list(
     seq_param("afterSeq", q.after_seq)?;
     let found = messages::list(&state.ctx.store, tenant, &path, &q, page, limit).await?;
     Ok(HttpResponse::Ok().json(found))
+}
+
+/// `GET /api/messages/{messageId}`.
+pub async fn get(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<MessageId>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = caller.require(Scope::Read)?;
+    let m = messages::change::get(&state.ctx.store, tenant, &path).await?;
+    Ok(HttpResponse::Ok().json(Data::new(m)))
+}
+
+/// `PUT /api/messages/{messageId}`: edit.
+pub async fn edit(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<MessageId>,
+    body: Body<EditMessage>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = caller.require(Scope::Write)?;
+    let m = messages::change::edit(&state.ctx, tenant, &path, &body).await?;
+    Ok(HttpResponse::Ok().json(Data::new(m)))
+}
+
+/// `DELETE /api/messages/{messageId}` (scope `delete`): soft delete.
+pub async fn delete(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<MessageId>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = caller.require(Scope::Delete)?;
+    let m = messages::change::delete(&state.ctx, tenant, &path).await?;
+    Ok(HttpResponse::Ok().json(Data::new(m)))
 }

@@ -27,10 +27,20 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/dialogs"),
     ("POST", "/api/dialogs"),
     ("GET", "/api/dialogs/{dialogId}"),
+    ("PATCH", "/api/dialogs/{dialogId}"),
+    ("DELETE", "/api/dialogs/{dialogId}"),
+    ("GET", "/api/dialogs/{dialogId}/members"),
+    ("POST", "/api/dialogs/{dialogId}/members/add"),
+    ("POST", "/api/dialogs/{dialogId}/members/{userId}/remove"),
+    ("POST", "/api/dialogs/{dialogId}/member/{userId}/typing"),
     ("GET", "/api/dialogs/{dialogId}/messages"),
     ("POST", "/api/dialogs/{dialogId}/messages"),
+    ("GET", "/api/messages/{messageId}"),
+    ("PUT", "/api/messages/{messageId}"),
+    ("DELETE", "/api/messages/{messageId}"),
     ("GET", "/api/users/{userId}/dialogs"),
     ("POST", "/api/users/{userId}/dialogs/{dialogId}/markAllRead"),
+    ("GET", "/api/users/{userId}/stats"),
     ("GET", "/api/users/{userId}/updates"),
 ];
 
@@ -66,17 +76,36 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .get(dialogs::list)
                 .post(dialogs::create),
         )
-        .service(resource("/api/dialogs/{dialogId}").get(dialogs::get))
+        .service(
+            resource("/api/dialogs/{dialogId}")
+                .get(dialogs::get)
+                .patch(dialogs::update)
+                .delete(dialogs::delete),
+        )
+        .service(resource("/api/dialogs/{dialogId}/members").get(dialogs::members))
+        .service(resource("/api/dialogs/{dialogId}/members/add").post(dialogs::add_members))
+        .service(
+            resource("/api/dialogs/{dialogId}/members/{userId}/remove")
+                .post(dialogs::remove_member),
+        )
+        .service(resource("/api/dialogs/{dialogId}/member/{userId}/typing").post(dialogs::typing))
         .service(
             resource("/api/dialogs/{dialogId}/messages")
                 .get(messages::list)
                 .post(messages::create),
+        )
+        .service(
+            resource("/api/messages/{messageId}")
+                .get(messages::get)
+                .put(messages::edit)
+                .delete(messages::delete),
         )
         .service(resource("/api/users/{userId}/dialogs").get(users::dialogs))
         .service(
             resource("/api/users/{userId}/dialogs/{dialogId}/markAllRead")
                 .post(users::mark_all_read),
         )
+        .service(resource("/api/users/{userId}/stats").get(users::stats))
         .service(resource("/api/users/{userId}/updates").get(users::updates));
 }
 

@@ -58,3 +58,14 @@ pub async fn updates(
     let page = updates::list_since(&state.ctx.store, tenant, &path, since, limit).await?;
     Ok(HttpResponse::Ok().json(page))
 }
+
+/// `GET /api/users/{userId}/stats`.
+pub async fn stats(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<UserId>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = caller.require(Scope::Read)?;
+    let stats = inbox::stats(&state.ctx.store, tenant, &path).await?;
+    Ok(HttpResponse::Ok().json(Data::new(stats)))
+}

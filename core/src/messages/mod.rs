@@ -3,7 +3,10 @@
 //! the `message.create` event staged in the outbox, all through the group-commit writers of
 //! [`send`]; and listing by page or by seq.
 
+pub mod change;
 pub mod send;
+
+pub use change::deleted;
 
 pub(crate) use send::BATCH_CONFLICT;
 
@@ -29,14 +32,20 @@ pub fn is_system(message_type: &str) -> bool {
     message_type.starts_with("system.")
 }
 
-fn validate(req: &CreateMessage) -> Result<String> {
-    let n = req.content.chars().count();
+/// Content of 1 to [`MAX_CONTENT_CHARS`] characters.
+pub(crate) fn check_content(content: &str) -> Result<()> {
+    let n = content.chars().count();
     if n == 0 || n > MAX_CONTENT_CHARS {
         return Err(Error::invalid(
             "validation_error",
             format!("content must be 1-{MAX_CONTENT_CHARS} characters"),
         ));
     }
+    Ok(())
+}
+
+fn validate(req: &CreateMessage) -> Result<String> {
+    check_content(&req.content)?;
     let t = req
         .message_type
         .clone()

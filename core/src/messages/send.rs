@@ -390,7 +390,7 @@ async fn find_all(
 struct Found {
     dialogs: HashMap<Key, Document>,
     members: HashSet<(String, String, String)>,
-    quoted: HashSet<(String, String, String)>,
+    quoted: HashMap<(String, String, String), Message>,
     by_client_id: HashMap<(String, String, String, String), Message>,
     claims_held: HashSet<usize>,
 }
@@ -425,7 +425,7 @@ async fn read_batch(store: &Store, session: &mut ClientSession, jobs: &[Job]) ->
     let mut found = Found {
         dialogs: HashMap::new(),
         members: HashSet::new(),
-        quoted: HashSet::new(),
+        quoted: HashMap::new(),
         by_client_id: HashMap::new(),
         claims_held: HashSet::new(),
     };
@@ -441,11 +441,15 @@ async fn read_batch(store: &Store, session: &mut ClientSession, jobs: &[Job]) ->
         ));
     }
     for q in find_all(store, session, coll::MESSAGES, any_of(quoted_parts)).await? {
-        found.quoted.insert((
-            docs::s(&q, "tenantId")?,
-            docs::s(&q, "dialogId")?,
-            docs::s(&q, "messageId")?,
-        ));
+        let m = docs::message(&q)?;
+        found.quoted.insert(
+            (
+                m.tenant_id.to_string(),
+                m.dialog_id.to_string(),
+                m.message_id.to_string(),
+            ),
+            m,
+        );
     }
     for m in find_all(store, session, coll::MESSAGES, any_of(cmid_parts)).await? {
         let message = docs::message(&m)?;
@@ -541,16 +545,21 @@ async fn write_batch(
             ))));
             continue;
         }
+        let mut quote = None;
         if let Some(q) = &j.req.quoted_message_id {
-            if !found
-                .quoted
-                .contains(&(t.clone(), d.clone(), q.to_string()))
-            {
-                outcomes.push(Some(Err(Error::not_found(
-                    "quoted_message_not_found",
-                    format!("quoted message '{q}' is not in this dialog"),
-                ))));
-                continue;
+            match found.quoted.get(&(t.clone(), d.clone(), q.to_string())) {
+                None => {
+                    outcomes.push(Some(Err(Error::not_found(
+                        "quoted_message_not_found",
+                        format!("quoted message '{q}' is not in this dialog"),
+                    ))));
+                    continue;
+                }
+                Some(original) if original.deleted_at.is_some() => {
+                    outcomes.push(Some(Err(super::deleted(q))));
+                    continue;
+                }
+                Some(original) => quote = Some(docs::snapshot(original)),
             }
         }
         let state = running
@@ -583,7 +592,12 @@ async fn write_batch(
                     .collect(),
                 quoted_message_id: j.req.quoted_message_id.clone(),
                 client_message_id: j.req.client_message_id.clone(),
+                quoted_message: quote,
                 created_at: now,
+                edited_at: None,
+                deleted_at: None,
+                statuses: docs::empty_statuses(),
+                reactions: Vec::new(),
             },
             count_at: count_at as u64,
         };
@@ -680,6 +694,14 @@ fn member_changes(now: i64, senders: &HashMap<String, (i64, i64)>) -> Document {
             .map(|(u, v)| doc! { "case": { "$eq": ["$userId", { "$literal": u }] }, "then": pick(v) })
             .collect()
     };
+    let is_sender: Vec<Document> = senders
+        .keys()
+        .map(|u| doc! { "$eq": ["$userId", { "$literal": u }] })
+        .collect();
+    set.insert(
+        "lastReadAt",
+        doc! { "$cond": [ { "$or": is_sender }, now, { "$ifNull": ["$lastReadAt", Bson::Null] } ] },
+    );
     for (field, pick) in [
         (
             "lastReadSeq",

@@ -106,7 +106,7 @@ where
                         user_id: p.user_id.clone(),
                         user_type: p.user_type.clone(),
                         seq: Some(*seq as u64),
-                        update_type: w.update_type,
+                        update_type: p.update_type.unwrap_or(w.update_type),
                         event_type: w.event.event_type.clone(),
                         event_id: w.event.event_id.clone(),
                         dialog_id: w.event.dialog_id.clone(),

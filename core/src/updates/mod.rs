@@ -61,6 +61,9 @@ pub struct Planned {
     pub user_type: UserType,
     /// The update's `data`.
     pub data: Value,
+    /// Its kind when it differs from the event's other updates (a receipt is a `message`
+    /// update for the sender and a `dialog` update for the reader).
+    pub update_type: Option<UpdateType>,
 }
 
 /// `update.{tenantId}.{userType}.{userId}.{updateType}`.

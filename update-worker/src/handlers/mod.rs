@@ -2,13 +2,19 @@
 //! handles, who receives an update, and what the update carries. The fan-out itself
 //! (`crate::fanout`) only reads state and stores and publishes what these decide.
 //!
-//! - `dialog`: `dialog.create`, `dialog.member.add`, `dialog.read`;
-//! - `message`: `message.create`.
+//! - `dialog`: `dialog.create`, `dialog.changed`, `dialog.delete`, `dialog.member.add`,
+//!   `dialog.member.remove`, `dialog.read`;
+//! - `message`: `message.create`, `message.changed`, `message.delete`,
+//!   `message.status.changed`, `message.reaction.changed`;
+//! - typing: `dialog.typing`, ephemeral (no store, no seq) to the other members.
 
 pub mod dialog;
 pub mod message;
 
-use chat3_sdk::{EventEnvelope, EventType, UpdateType, UserId};
+use std::collections::HashSet;
+
+use chat3_sdk::events::Typing;
+use chat3_sdk::{EventEnvelope, EventType, Member, TypingState, UpdateType, UserId};
 use serde_json::{Map, Value};
 
 use crate::fanout::ProcessError;
@@ -21,6 +27,8 @@ pub enum Handling {
     Dialog(dialog::DialogEvent),
     /// A message event (see [`message`]).
     Message(message::MessageEvent),
+    /// A typing signal: published to the other members, never stored.
+    Typing(TypingState),
 }
 
 /// Who receives an update of an event.
@@ -28,26 +36,76 @@ pub enum Handling {
 pub enum Recipients {
     /// Every member of the event's dialog, as current state has them.
     Members,
+    /// The current members and this user (who has just left).
+    MembersAnd(UserId),
+    /// Every member but this user.
+    MembersExcept(UserId),
+    /// These users.
+    Listed(Vec<UserId>),
     /// This user only.
     Only(UserId),
 }
 
+impl Recipients {
+    /// Whether the dialog's current members are needed to know the recipients.
+    pub fn needs_members(&self) -> bool {
+        matches!(
+            self,
+            Recipients::Members | Recipients::MembersAnd(_) | Recipients::MembersExcept(_)
+        )
+    }
+
+    /// The recipients, given the dialog's current members.
+    pub fn resolve(&self, members: &[UserId]) -> Vec<UserId> {
+        match self {
+            Recipients::Members => members.to_vec(),
+            Recipients::MembersAnd(u) => {
+                let mut all = members.to_vec();
+                if !all.contains(u) {
+                    all.push(u.clone());
+                }
+                all
+            }
+            Recipients::MembersExcept(u) => members.iter().filter(|m| *m != u).cloned().collect(),
+            Recipients::Listed(users) => users.clone(),
+            Recipients::Only(u) => vec![u.clone()],
+        }
+    }
+}
+
 /// The event types the worker turns into updates.
-pub const HANDLED: [EventType; 4] = [
+pub const HANDLED: [EventType; 12] = [
     EventType::DialogCreate,
+    EventType::DialogChanged,
+    EventType::DialogDelete,
     EventType::DialogMemberAdd,
+    EventType::DialogMemberRemove,
     EventType::DialogRead,
+    EventType::DialogTyping,
     EventType::MessageCreate,
+    EventType::MessageChanged,
+    EventType::MessageDelete,
+    EventType::MessageStatusChanged,
+    EventType::MessageReactionChanged,
 ];
 
 impl Handling {
     /// What `event` means for the fan-out: `None` for types not handled, `Poison` when its
     /// payload lacks what its type needs.
     pub fn of(event: &EventEnvelope) -> Result<Option<Self>, ProcessError> {
+        if event.event_type == EventType::DialogTyping {
+            let t: Typing = event.payload().map_err(poison)?;
+            return Ok(Some(Handling::Typing(t.state)));
+        }
         if let Some(d) = dialog::DialogEvent::of(event)? {
             return Ok(Some(Handling::Dialog(d)));
         }
         Ok(message::MessageEvent::of(event)?.map(Handling::Message))
+    }
+
+    /// Ephemeral: published to its recipients, never stored and without a seq.
+    pub fn is_ephemeral(&self) -> bool {
+        matches!(self, Handling::Typing(_))
     }
 
     /// Who receives an update.
@@ -55,6 +113,7 @@ impl Handling {
         match self {
             Handling::Dialog(d) => d.recipients(),
             Handling::Message(m) => m.recipients(),
+            Handling::Typing(t) => Recipients::MembersExcept(t.user_id.clone()),
         }
     }
 
@@ -63,6 +122,15 @@ impl Handling {
         match self {
             Handling::Dialog(_) => UpdateType::Dialog,
             Handling::Message(_) => UpdateType::Message,
+            Handling::Typing(_) => UpdateType::Typing,
+        }
+    }
+
+    /// The kind of `user`'s update.
+    pub fn update_type_for(&self, user: &UserId) -> UpdateType {
+        match self {
+            Handling::Message(m) => m.update_type_for(user),
+            _ => self.update_type(),
         }
     }
 
@@ -70,33 +138,48 @@ impl Handling {
     pub fn message(&self) -> Option<&message::MessageEvent> {
         match self {
             Handling::Message(m) => Some(m),
-            Handling::Dialog(_) => None,
+            _ => None,
         }
     }
 
     /// The dialog the event names in its payload (when the envelope does not).
     pub fn dialog_in_payload(&self) -> Option<&chat3_sdk::DialogId> {
         match self {
-            Handling::Message(m) => Some(&m.message.dialog_id),
+            Handling::Message(m) => m.carried().map(|m| &m.dialog_id),
+            Handling::Typing(t) => Some(&t.dialog_id),
             Handling::Dialog(_) => None,
         }
     }
 
     /// The update's `data` for `member`: the dialog as they see it, plus the family's sections.
-    /// `message` is the message's current state (the event's copy when it is gone).
+    /// `message` is the message's current state (the event's copy when it is gone), `mine` the
+    /// reactions `member` set on it.
     pub fn data(
         &self,
         dialog: &DialogDoc,
         member: &MemberDoc,
         message: Option<&chat3_sdk::Message>,
+        mine: &HashSet<String>,
     ) -> Value {
         let mut data = Map::new();
         data.insert("dialog".into(), crate::state::dialog_view(dialog, member));
         match self {
             Handling::Dialog(d) => d.sections(&mut data, dialog, member),
-            Handling::Message(m) => m.sections(&mut data, message),
+            Handling::Message(m) => m.sections(&mut data, dialog, member, message, mine),
+            Handling::Typing(t) => {
+                data.insert("typing".into(), serde_json::json!(t));
+            }
         }
         Value::Object(data)
+    }
+
+    /// What `user` receives when current state no longer has them in the dialog (see
+    /// [`dialog::DialogEvent::departed`]): their membership as it was and the data.
+    pub fn departed(&self, event: &EventEnvelope, user: &UserId) -> Option<(Member, Value)> {
+        match self {
+            Handling::Dialog(d) => d.departed(event, user),
+            _ => None,
+        }
     }
 }
 

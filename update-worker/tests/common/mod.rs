@@ -242,7 +242,12 @@ impl Harness {
                 meta: Default::default(),
                 quoted_message_id: None,
                 client_message_id: None,
+                quoted_message: None,
                 created_at: now,
+                edited_at: None,
+                deleted_at: None,
+                statuses: chat3_core::docs::empty_statuses(),
+                reactions: Vec::new(),
             },
             count_at: count as u64,
         };
