@@ -71,6 +71,15 @@ pub fn resync_required(head_seq: u64) -> WsFrame {
     frame(event::RESYNC_REQUIRED, json!({ "headSeq": head_seq }), None)
 }
 
+/// `typing:stop` for a start that lapsed without a renewal.
+pub fn typing_lapsed(dialog: &str, user: &str) -> WsFrame {
+    frame(
+        event::TYPING_STOP,
+        json!({ "dialogId": dialog, "userId": user, "isTyping": false, "lapsed": true }),
+        None,
+    )
+}
+
 /// `pong`, echoing the ping's data.
 pub fn pong(data: Value) -> WsFrame {
     frame(event::PONG, data, None)

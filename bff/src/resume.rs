@@ -4,8 +4,8 @@
 //! sent, so the overlap between replay and live is delivered exactly once and in order.
 
 use async_trait::async_trait;
-use chat3_sdk::client::Client;
-use chat3_sdk::{Update, UpdatesPage, UserId};
+use chat3_sdk::client::{Client, Error as ClientError};
+use chat3_sdk::{DialogId, Update, UpdatesPage, UserId};
 
 /// Page size of replay requests.
 pub const PAGE_LIMIT: u64 = 100;
@@ -20,6 +20,14 @@ pub trait UpdateSource: Send + Sync + 'static {
         since: u64,
         limit: u64,
     ) -> anyhow::Result<UpdatesPage>;
+
+    /// Publishes that `user` started (or stopped) typing in `dialog`.
+    async fn typing(
+        &self,
+        dialog: &DialogId,
+        user: &UserId,
+        is_typing: bool,
+    ) -> Result<(), ClientError>;
 }
 
 #[async_trait]
@@ -31,6 +39,17 @@ impl UpdateSource for Client {
         limit: u64,
     ) -> anyhow::Result<UpdatesPage> {
         Ok(self.user_updates(user, since, limit).await?)
+    }
+
+    async fn typing(
+        &self,
+        dialog: &DialogId,
+        user: &UserId,
+        is_typing: bool,
+    ) -> Result<(), ClientError> {
+        Client::typing(self, dialog, user, is_typing)
+            .await
+            .map(|_| ())
     }
 }
 
@@ -193,6 +212,15 @@ mod tests {
                 resync_required: false,
                 head_seq: self.head,
             })
+        }
+
+        async fn typing(
+            &self,
+            _dialog: &chat3_sdk::DialogId,
+            _user: &UserId,
+            _is_typing: bool,
+        ) -> Result<(), chat3_sdk::client::Error> {
+            Ok(())
         }
     }
 

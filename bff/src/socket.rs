@@ -2,13 +2,15 @@
 //! already buffers), then forward live updates, answer client frames, ping every heartbeat,
 //! and close with a reason on shutdown, kick, timeout or a slow client.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, Session};
-use chat3_sdk::{Update, UserId, WsFrame};
+use chat3_sdk::{DialogId, Update, UpdateType, UserId, WsFrame};
 use futures_util::StreamExt;
-use tokio::time::{interval_at, timeout, Instant};
+use serde_json::Value;
+use tokio::time::{interval_at, sleep_until, timeout, Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::frames::{self, event};
@@ -82,10 +84,12 @@ impl End {
     }
 }
 
-/// The sending half with the resume cursor.
+/// The sending half with the resume cursor and the typing indicators shown to the client.
 struct Out {
     session: Session,
     cursor: Cursor,
+    /// (dialog, user) → when their `typing:start` lapses without a renewal.
+    typing: HashMap<(String, String), Instant>,
 }
 
 impl Out {
@@ -103,12 +107,55 @@ impl Out {
         if !self.cursor.admit(update.seq) {
             return Ok(());
         }
+        if update.update_type == UpdateType::Typing {
+            self.track_typing(&update.data);
+        }
         for f in frames::frames_for(update) {
             self.frame(&f).await?;
         }
         Ok(())
     }
+
+    /// A start holds for its `expiresInMs`; a stop ends it.
+    fn track_typing(&mut self, data: &Value) {
+        let (Some(dialog), Some(user)) = (data["dialogId"].as_str(), data["userId"].as_str())
+        else {
+            return;
+        };
+        let key = (dialog.to_owned(), user.to_owned());
+        if data["isTyping"].as_bool() == Some(false) {
+            self.typing.remove(&key);
+        } else {
+            let ms = data["expiresInMs"].as_u64().unwrap_or(DEFAULT_TYPING_MS);
+            self.typing
+                .insert(key, Instant::now() + Duration::from_millis(ms));
+        }
+    }
+
+    /// When the next typing indicator lapses.
+    fn next_lapse(&self) -> Option<Instant> {
+        self.typing.values().min().copied()
+    }
+
+    /// Sends `typing:stop` for every indicator that lapsed.
+    async fn lapse_typing(&mut self) -> Result<(), End> {
+        let now = Instant::now();
+        let lapsed: Vec<(String, String)> = self
+            .typing
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in lapsed {
+            self.typing.remove(&key);
+            self.frame(&frames::typing_lapsed(&key.0, &key.1)).await?;
+        }
+        Ok(())
+    }
 }
+
+/// How long a typing start holds when the update does not say.
+const DEFAULT_TYPING_MS: u64 = 5_000;
 
 /// Runs the connection to its end, then closes the socket and the subscription.
 #[tracing::instrument(skip_all, fields(user_id = %conn.user, since = ?conn.since))]
@@ -128,6 +175,7 @@ pub async fn run(conn: Connection, session: Session, stream: actix_ws::MessageSt
     let mut out = Out {
         session,
         cursor: Cursor::new(since),
+        typing: HashMap::new(),
     };
     let kick = sub.kick();
     let kicked = kick.token();
@@ -160,7 +208,9 @@ pub async fn run(conn: Connection, session: Session, stream: actix_ws::MessageSt
                 msg = stream.next() => {
                     last_seen = Instant::now();
                     match msg {
-                        Some(Ok(AggregatedMessage::Text(text))) => step!(client_frame(&mut out, &text).await),
+                        Some(Ok(AggregatedMessage::Text(text))) => {
+                            step!(client_frame(&mut out, source.as_ref(), &user, &text).await)
+                        }
                         Some(Ok(AggregatedMessage::Binary(_))) => {
                             step!(out.frame(&frames::error("invalid_frame", "frames must be JSON text")).await)
                         }
@@ -176,6 +226,9 @@ pub async fn run(conn: Connection, session: Session, stream: actix_ws::MessageSt
                             return End::ClientClosed;
                         }
                     }
+                }
+                _ = sleep_until(out.next_lapse().unwrap_or_else(Instant::now)), if out.next_lapse().is_some() => {
+                    step!(out.lapse_typing().await)
                 }
                 update = sub.recv() => match update {
                     Some(u) => step!(live(&mut out, source.as_ref(), &user, &u).await),
@@ -281,9 +334,15 @@ async fn replay(
     }
 }
 
-/// Handles one client frame: `ping` is answered, `typing:*` is accepted, anything else is an
-/// `error` frame (the socket stays open).
-async fn client_frame(out: &mut Out, text: &str) -> Result<(), End> {
+/// Handles one client frame: `ping` is answered, `typing:start` / `typing:stop`
+/// (`data: {dialogId}`) are published for the user through the API (the other members get
+/// them), anything else is an `error` frame (the socket stays open).
+async fn client_frame(
+    out: &mut Out,
+    source: &dyn UpdateSource,
+    user: &UserId,
+    text: &str,
+) -> Result<(), End> {
     let frame: WsFrame = match serde_json::from_str(text) {
         Ok(f) => f,
         Err(_) => {
@@ -293,8 +352,22 @@ async fn client_frame(out: &mut Out, text: &str) -> Result<(), End> {
     };
     match frame.event.as_str() {
         event::PING => out.frame(&frames::pong(frame.data)).await,
-        // Typing goes through the API later; accepted and ignored for now.
-        event::TYPING_START | event::TYPING_STOP => Ok(()),
+        event::TYPING_START | event::TYPING_STOP => {
+            let dialog: Option<DialogId> =
+                frame.data["dialogId"].as_str().and_then(|d| d.parse().ok());
+            let Some(dialog) = dialog else {
+                let e = frames::error("invalid_frame", "typing frames carry data.dialogId");
+                return out.frame(&e).await;
+            };
+            let start = frame.event == event::TYPING_START;
+            match source.typing(&dialog, user, start).await {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    let code = e.code().unwrap_or("typing_failed").to_owned();
+                    out.frame(&frames::error(&code, &e.to_string())).await
+                }
+            }
+        }
         other => {
             let msg = format!("unknown event {other:?}");
             out.frame(&frames::error("unknown_event", &msg)).await

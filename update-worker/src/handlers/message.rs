@@ -33,15 +33,15 @@ impl MessageEvent {
     /// The message event `event` is, `None` when it is not one handled here.
     pub fn of(event: &EventEnvelope) -> Result<Option<Self>, ProcessError> {
         Ok(Some(match event.event_type {
-            EventType::MessageCreate => {
-                MessageEvent::Message(Box::new(event.payload::<MessageCreated>().map_err(poison)?.message))
-            }
-            EventType::MessageChanged => {
-                MessageEvent::Message(Box::new(event.payload::<MessageChanged>().map_err(poison)?.message))
-            }
-            EventType::MessageDelete => {
-                MessageEvent::Message(Box::new(event.payload::<MessageDeleted>().map_err(poison)?.message))
-            }
+            EventType::MessageCreate => MessageEvent::Message(Box::new(
+                event.payload::<MessageCreated>().map_err(poison)?.message,
+            )),
+            EventType::MessageChanged => MessageEvent::Message(Box::new(
+                event.payload::<MessageChanged>().map_err(poison)?.message,
+            )),
+            EventType::MessageDelete => MessageEvent::Message(Box::new(
+                event.payload::<MessageDeleted>().map_err(poison)?.message,
+            )),
             EventType::MessageStatusChanged => {
                 MessageEvent::Status(event.payload().map_err(poison)?)
             }
