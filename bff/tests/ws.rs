@@ -115,11 +115,15 @@ async fn ping_frames_are_answered_and_unknown_events_get_an_error_frame() {
     let bff = spawn("wsping").await;
     let ann = bff.login().await;
     let mut ws = connect(&bff, &format!("token={}", ann.token)).await;
+    // A typing frame needs a dialog id: an error frame, and the socket goes on.
     send_frame(
         &mut ws,
         json!({ "event": "typing:start", "data": { "dialogId": "x" } }),
     )
     .await;
+    let err = next_frame(&mut ws).await;
+    assert_eq!(err.event, "error");
+    assert_eq!(err.data["code"], "invalid_frame");
     send_frame(&mut ws, json!({ "event": "ping", "data": { "n": 1 } })).await;
     let pong = next_frame(&mut ws).await;
     assert_eq!(pong.event, "pong");

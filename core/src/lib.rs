@@ -11,11 +11,14 @@ pub mod events;
 pub mod idempotency;
 pub mod ids;
 pub mod inbox;
+pub mod locks;
 pub mod members;
 pub mod messages;
 pub mod outbox;
 pub mod plain;
+pub mod reactions;
 pub mod reads;
+pub mod receipts;
 pub mod service;
 pub mod shutdown;
 pub mod store;
@@ -39,6 +42,8 @@ pub struct Ctx {
     pub publisher: outbox::Publisher,
     /// The group-commit writers of message sends.
     pub sends: messages::send::SendQueue,
+    /// Per-message queues of this instance's reaction and receipt writes.
+    pub message_locks: locks::KeyLocks,
     background: std::sync::Arc<Background>,
 }
 
@@ -76,6 +81,7 @@ impl Ctx {
             bus,
             publisher,
             sends,
+            message_locks: locks::KeyLocks::default(),
             background: std::sync::Arc::new(Background {
                 shutdown,
                 tasks: std::sync::Mutex::new(tasks),

@@ -185,6 +185,27 @@ impl Store {
                 ],
             ),
             (
+                coll::MESSAGE_STATUSES,
+                vec![
+                    idx(
+                        doc! {"tenantId": 1, "messageId": 1, "userId": 1, "status": 1},
+                        Some(unique()),
+                    ),
+                    // The dialog's receipts, removed with it.
+                    idx(doc! {"tenantId": 1, "dialogId": 1}, None),
+                ],
+            ),
+            (
+                coll::REACTIONS,
+                vec![
+                    idx(
+                        doc! {"tenantId": 1, "messageId": 1, "userId": 1, "reaction": 1},
+                        Some(unique()),
+                    ),
+                    idx(doc! {"tenantId": 1, "dialogId": 1}, None),
+                ],
+            ),
+            (
                 coll::EVENTS,
                 vec![
                     idx(doc! {"published": 1, "createdAt": 1}, None),

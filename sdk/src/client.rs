@@ -328,18 +328,11 @@ impl Client {
         dialog: &DialogId,
         query: &MessageQuery,
     ) -> Result<Page<Message>, Error> {
-        let qs = serde_json::to_value(query)
-            .ok()
-            .and_then(|v| v.as_object().cloned())
-            .map(|o| {
-                o.iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join("&")
-            })
-            .unwrap_or_default();
-        self.get(&format!("/api/dialogs/{dialog}/messages?{qs}"))
-            .await
+        self.get(&format!(
+            "/api/dialogs/{dialog}/messages?{}",
+            query_string(query)
+        ))
+        .await
     }
 
     /// `PATCH /api/dialogs/{id}`: rename and/or merge meta (`null` removes a key).
@@ -486,6 +479,102 @@ impl Client {
             .data)
     }
 
+    /// `GET /api/users/{u}/dialogs/{d}/messages`: the dialog as the user sees it.
+    pub async fn user_messages(
+        &self,
+        user: &UserId,
+        dialog: &DialogId,
+        query: &MessageQuery,
+    ) -> Result<Page<UserMessage>, Error> {
+        self.get(&format!(
+            "/api/users/{}/dialogs/{dialog}/messages?{}",
+            encode_path(user.as_str()),
+            query_string(query)
+        ))
+        .await
+    }
+
+    fn user_message_path(user: &UserId, dialog: &DialogId, message: &MessageId) -> String {
+        format!(
+            "/api/users/{}/dialogs/{dialog}/messages/{message}",
+            encode_path(user.as_str())
+        )
+    }
+
+    /// `POST /api/users/{u}/dialogs/{d}/messages/{m}/status/{status}`.
+    pub async fn set_status(
+        &self,
+        user: &UserId,
+        dialog: &DialogId,
+        message: &MessageId,
+        status: &str,
+    ) -> Result<MessageStatus, Error> {
+        let path = format!(
+            "{}/status/{}",
+            Self::user_message_path(user, dialog, message),
+            encode_path(status)
+        );
+        Ok(self
+            .post::<_, Data<MessageStatus>>(&path, &serde_json::json!({}))
+            .await?
+            .data)
+    }
+
+    /// `GET /api/users/{u}/dialogs/{d}/messages/{m}/statuses`.
+    pub async fn message_statuses(
+        &self,
+        user: &UserId,
+        dialog: &DialogId,
+        message: &MessageId,
+        page: u64,
+        limit: u64,
+    ) -> Result<Page<MessageStatus>, Error> {
+        self.get(&format!(
+            "{}/statuses?page={page}&limit={limit}",
+            Self::user_message_path(user, dialog, message)
+        ))
+        .await
+    }
+
+    /// `POST /api/users/{u}/dialogs/{d}/messages/{m}/reactions/{set|unset}` (`set`: true).
+    pub async fn react(
+        &self,
+        user: &UserId,
+        dialog: &DialogId,
+        message: &MessageId,
+        reaction: &str,
+        set: bool,
+    ) -> Result<MessageReactions, Error> {
+        let path = format!(
+            "{}/reactions/{}",
+            Self::user_message_path(user, dialog, message),
+            if set { "set" } else { "unset" }
+        );
+        let body = ReactionInput {
+            reaction: reaction.to_owned(),
+        };
+        Ok(self
+            .post::<_, Data<MessageReactions>>(&path, &body)
+            .await?
+            .data)
+    }
+
+    /// `GET /api/users/{u}/dialogs/{d}/messages/{m}/reactions`.
+    pub async fn message_reactions(
+        &self,
+        user: &UserId,
+        dialog: &DialogId,
+        message: &MessageId,
+        page: u64,
+        limit: u64,
+    ) -> Result<Page<ReactionEntry>, Error> {
+        self.get(&format!(
+            "{}/reactions?page={page}&limit={limit}",
+            Self::user_message_path(user, dialog, message)
+        ))
+        .await
+    }
+
     /// `GET /api/users/{u}/stats`.
     pub async fn user_stats(&self, user: &UserId) -> Result<UserStats, Error> {
         Ok(self
@@ -525,6 +614,20 @@ impl Client {
             .await?
             .data)
     }
+}
+
+/// `k=v&...` of a query struct (numbers only, so nothing needs encoding).
+fn query_string<Q: Serialize>(query: &Q) -> String {
+    serde_json::to_value(query)
+        .ok()
+        .and_then(|v| v.as_object().cloned())
+        .map(|o| {
+            o.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("&")
+        })
+        .unwrap_or_default()
 }
 
 /// Percent-encodes a path segment (user ids may hold `@`, `+`, `%`, ...).

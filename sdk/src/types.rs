@@ -332,6 +332,53 @@ pub struct UserMessage {
     pub is_mine: bool,
 }
 
+/// A receipt: `POST /api/users/{u}/dialogs/{d}/messages/{m}/status/{status}` and the entries of
+/// `GET .../statuses`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageStatus {
+    /// The message.
+    pub message_id: MessageId,
+    /// Its dialog.
+    pub dialog_id: DialogId,
+    /// Who recorded it.
+    pub user_id: UserId,
+    /// `read`, `delivered` or custom (`[a-z0-9_-]{1,64}`).
+    pub status: String,
+    /// When it was first recorded.
+    pub created_at: i64,
+}
+
+/// `POST .../reactions/{set|unset}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReactionInput {
+    /// The reaction: 1-50 characters (an emoji, a short code).
+    pub reaction: String,
+}
+
+/// A message's reactions after a set or unset, `me` from the acting user's side.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageReactions {
+    /// The message.
+    pub message_id: MessageId,
+    /// Its reactions.
+    pub reactions: Vec<ReactionCount>,
+}
+
+/// One user's reaction (`GET .../reactions`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReactionEntry {
+    /// Who.
+    pub user_id: UserId,
+    /// Which.
+    pub reaction: String,
+    /// When.
+    pub created_at: i64,
+}
+
 /// `PUT /api/messages/{m}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -47,7 +47,9 @@ async fn every_served_route_is_in_the_spec_and_every_spec_route_is_served() {
             .replace("{tenantId}", "nobody")
             .replace("{keyId}", "key_x")
             .replace("{dialogId}", "dlg_0000000000aaaaaaaaaa")
-            .replace("{userId}", "alice");
+            .replace("{userId}", "alice")
+            .replace("{messageId}", "msg_0000000000aaaaaaaaaa")
+            .replace("{status}", "read");
         let r = admin
             .raw(method, &path, Some(&json!({})), &[])
             .await

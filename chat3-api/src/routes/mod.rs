@@ -40,6 +40,27 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/messages/{messageId}"),
     ("GET", "/api/users/{userId}/dialogs"),
     ("POST", "/api/users/{userId}/dialogs/{dialogId}/markAllRead"),
+    ("GET", "/api/users/{userId}/dialogs/{dialogId}/messages"),
+    (
+        "POST",
+        "/api/users/{userId}/dialogs/{dialogId}/messages/{messageId}/status/{status}",
+    ),
+    (
+        "GET",
+        "/api/users/{userId}/dialogs/{dialogId}/messages/{messageId}/statuses",
+    ),
+    (
+        "POST",
+        "/api/users/{userId}/dialogs/{dialogId}/messages/{messageId}/reactions/set",
+    ),
+    (
+        "POST",
+        "/api/users/{userId}/dialogs/{dialogId}/messages/{messageId}/reactions/unset",
+    ),
+    (
+        "GET",
+        "/api/users/{userId}/dialogs/{dialogId}/messages/{messageId}/reactions",
+    ),
     ("GET", "/api/users/{userId}/stats"),
     ("GET", "/api/users/{userId}/updates"),
 ];
@@ -104,6 +125,27 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             resource("/api/users/{userId}/dialogs/{dialogId}/markAllRead")
                 .post(users::mark_all_read),
+        )
+        .service(resource("/api/users/{userId}/dialogs/{dialogId}/messages").get(users::messages))
+        .service(
+            resource("/api/users/{userId}/dialogs/{dialogId}/messages/{messageId}/status/{status}")
+                .post(users::set_status),
+        )
+        .service(
+            resource("/api/users/{userId}/dialogs/{dialogId}/messages/{messageId}/statuses")
+                .get(users::statuses),
+        )
+        .service(
+            resource("/api/users/{userId}/dialogs/{dialogId}/messages/{messageId}/reactions/set")
+                .post(users::set_reaction),
+        )
+        .service(
+            resource("/api/users/{userId}/dialogs/{dialogId}/messages/{messageId}/reactions/unset")
+                .post(users::unset_reaction),
+        )
+        .service(
+            resource("/api/users/{userId}/dialogs/{dialogId}/messages/{messageId}/reactions")
+                .get(users::reactions),
         )
         .service(resource("/api/users/{userId}/stats").get(users::stats))
         .service(resource("/api/users/{userId}/updates").get(users::updates));

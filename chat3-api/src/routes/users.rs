@@ -1,11 +1,13 @@
 //! The user's view: `/api/users/{userId}/...`.
 
 use actix_web::{web, HttpResponse};
-use chat3_core::{inbox, updates};
-use chat3_sdk::{Data, DialogId, Scope, UserId};
+use chat3_core::reactions::{self, Action};
+use chat3_core::{inbox, messages, receipts, updates};
+use chat3_sdk::{Data, DialogId, MessageId, MessageQuery, ReactionInput, Scope, UserId};
 use serde::Deserialize;
 
 use super::{page_limit, seq_param, PageQuery};
+use crate::body::Body;
 use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -68,4 +70,131 @@ pub async fn stats(
     let tenant = caller.require(Scope::Read)?;
     let stats = inbox::stats(&state.ctx.store, tenant, &path).await?;
     Ok(HttpResponse::Ok().json(Data::new(stats)))
+}
+
+/// `GET /api/users/{userId}/dialogs/{dialogId}/messages`: the dialog as the user sees it.
+pub async fn messages(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<(UserId, DialogId)>,
+    q: web::Query<MessageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = caller.require(Scope::Read)?;
+    let (user, dialog) = path.into_inner();
+    let (page, limit) = page_limit(q.page, q.limit, 50)?;
+    seq_param("beforeSeq", q.before_seq)?;
+    seq_param("afterSeq", q.after_seq)?;
+    let found =
+        messages::user_list(&state.ctx.store, tenant, &user, &dialog, &q, page, limit).await?;
+    Ok(HttpResponse::Ok().json(found))
+}
+
+/// A message of a dialog, named by a user: `/api/users/{u}/dialogs/{d}/messages/{m}/...`.
+type UserMessagePath = (UserId, DialogId, MessageId);
+
+/// `POST .../messages/{messageId}/status/{status}`: 201 when recorded now, 200 when it was
+/// recorded before.
+pub async fn set_status(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<(UserId, DialogId, MessageId, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = caller.require(Scope::Write)?;
+    let (user, dialog, message, status) = path.into_inner();
+    let (receipt, created) =
+        receipts::record(&state.ctx, tenant, &user, &dialog, &message, &status).await?;
+    let body = Data::new(receipt);
+    Ok(if created {
+        HttpResponse::Created().json(body)
+    } else {
+        HttpResponse::Ok().json(body)
+    })
+}
+
+/// `GET .../messages/{messageId}/statuses`.
+pub async fn statuses(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<UserMessagePath>,
+    q: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = caller.require(Scope::Read)?;
+    let (page, limit) = q.resolve()?;
+    let (user, dialog, message) = path.into_inner();
+    let found = receipts::list(
+        &state.ctx.store,
+        tenant,
+        &user,
+        &dialog,
+        &message,
+        page,
+        limit,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(found))
+}
+
+async fn react(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<UserMessagePath>,
+    body: Body<ReactionInput>,
+    action: Action,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = caller.require(Scope::Write)?;
+    let (user, dialog, message) = path.into_inner();
+    let r = reactions::change(
+        &state.ctx,
+        tenant,
+        &user,
+        &dialog,
+        &message,
+        action,
+        &body.reaction,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(Data::new(r)))
+}
+
+/// `POST .../messages/{messageId}/reactions/set`.
+pub async fn set_reaction(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<UserMessagePath>,
+    body: Body<ReactionInput>,
+) -> Result<HttpResponse, ApiError> {
+    react(caller, state, path, body, Action::Set).await
+}
+
+/// `POST .../messages/{messageId}/reactions/unset`.
+pub async fn unset_reaction(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<UserMessagePath>,
+    body: Body<ReactionInput>,
+) -> Result<HttpResponse, ApiError> {
+    react(caller, state, path, body, Action::Unset).await
+}
+
+/// `GET .../messages/{messageId}/reactions`.
+pub async fn reactions(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<UserMessagePath>,
+    q: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = caller.require(Scope::Read)?;
+    let (page, limit) = q.resolve()?;
+    let (user, dialog, message) = path.into_inner();
+    let found = reactions::list(
+        &state.ctx.store,
+        tenant,
+        &user,
+        &dialog,
+        &message,
+        page,
+        limit,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(found))
 }

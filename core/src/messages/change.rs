@@ -67,7 +67,7 @@ pub(crate) async fn load_in(
 }
 
 /// When `m` is its dialog's newest message, the inbox copy of it (`lastMessage`) follows.
-async fn refresh_last(store: &Store, s: &mut ClientSession, m: &Message) -> Result<()> {
+pub(crate) async fn refresh_last(store: &Store, s: &mut ClientSession, m: &Message) -> Result<()> {
     store
         .coll(coll::DIALOGS)
         .update_one(
@@ -203,4 +203,62 @@ pub async fn delete(ctx: &Ctx, tenant: &TenantId, id: &MessageId) -> Result<Mess
         Ok(Staged::new(m, vec![e]))
     })
     .await
+}
+
+/// What a user's write about one message of a dialog works on: the user's membership and the
+/// message, read in the transaction. 404 `dialog_not_found`,
+/// `member_not_found` (the user is not a member) or `message_not_found` (no such message in
+/// this dialog: never a write across dialogs); 409 `message_deleted`.
+pub(crate) async fn user_target(
+    store: &Store,
+    s: &mut ClientSession,
+    tenant: &TenantId,
+    user: &chat3_sdk::UserId,
+    dialog: &chat3_sdk::DialogId,
+    id: &MessageId,
+) -> Result<(docs::MemberDoc, MessageDoc)> {
+    let member = store
+        .coll(coll::MEMBERS)
+        .find_one(scoped(
+            tenant,
+            doc! {"dialogId": dialog.as_str(), "userId": user.as_str()},
+        ))
+        .session(&mut *s)
+        .await?;
+    let Some(member) = member else {
+        // 404 dialog_not_found first when there is no such dialog.
+        crate::dialogs::load_in(store, s, tenant, dialog).await?;
+        return Err(Error::not_found(
+            "member_not_found",
+            format!("user '{user}' is not a member of dialog '{dialog}'"),
+        ));
+    };
+    let m = load_in(store, s, tenant, id).await?;
+    if &m.message.dialog_id != dialog {
+        return Err(Error::not_found(
+            "message_not_found",
+            format!("message '{id}' is not in dialog '{dialog}'"),
+        ));
+    }
+    if m.message.deleted_at.is_some() {
+        return Err(deleted(id));
+    }
+    Ok((docs::MemberDoc::from_doc(&member)?, m))
+}
+
+/// The message if it belongs to `dialog`; 404 `message_not_found` otherwise.
+pub async fn in_dialog(
+    store: &Store,
+    tenant: &TenantId,
+    dialog: &chat3_sdk::DialogId,
+    id: &MessageId,
+) -> Result<Message> {
+    let m = get(store, tenant, id).await?;
+    if &m.dialog_id != dialog {
+        return Err(Error::not_found(
+            "message_not_found",
+            format!("message '{id}' is not in dialog '{dialog}'"),
+        ));
+    }
+    Ok(m)
 }

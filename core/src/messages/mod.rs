@@ -179,3 +179,58 @@ pub async fn list(
         pagination: Pagination::new(page, limit, total),
     })
 }
+
+/// The messages of a dialog as `user` sees them (403 `not_a_member` unless a member): the same
+/// pages as [`list`], each message with `isMine` and `reactions[].me` from the user's side.
+#[tracing::instrument(skip_all, fields(tenant = %tenant, user = %user, dialog = %dialog))]
+pub async fn user_list(
+    store: &Store,
+    tenant: &TenantId,
+    user: &chat3_sdk::UserId,
+    dialog: &DialogId,
+    q: &MessageQuery,
+    page: u64,
+    limit: u64,
+) -> Result<Page<chat3_sdk::UserMessage>> {
+    crate::members::require_member(store, tenant, dialog, user).await?;
+    let found = list(store, tenant, dialog, q, page, limit).await?;
+    let reacted: Vec<&str> = found
+        .data
+        .iter()
+        .filter(|m| !m.reactions.is_empty())
+        .map(|m| m.message_id.as_str())
+        .collect();
+    let mut mine: std::collections::HashSet<(String, String)> = Default::default();
+    if !reacted.is_empty() {
+        let rows: Vec<Document> = store
+            .coll(coll::REACTIONS)
+            .find(scoped(
+                tenant,
+                doc! {"messageId": {"$in": &reacted}, "userId": user.as_str()},
+            ))
+            .projection(doc! {"messageId": 1, "reaction": 1})
+            .await?
+            .try_collect()
+            .await?;
+        for r in rows {
+            mine.insert((docs::s(&r, "messageId")?, docs::s(&r, "reaction")?));
+        }
+    }
+    let data = found
+        .data
+        .into_iter()
+        .map(|mut m| {
+            for r in &mut m.reactions {
+                r.me = mine.contains(&(m.message_id.to_string(), r.reaction.clone()));
+            }
+            chat3_sdk::UserMessage {
+                is_mine: &m.sender_id == user,
+                message: m,
+            }
+        })
+        .collect();
+    Ok(Page {
+        data,
+        pagination: found.pagination,
+    })
+}
