@@ -48,10 +48,12 @@ pub fn mapped_event(update: &Update) -> Option<&'static str> {
             event::TYPING_START
         });
     }
-    match (et, et.family()) {
-        (EventType::MessageCreate, _) => Some(event::MESSAGE_NEW),
-        (_, "message") => Some(event::MESSAGE_UPDATE),
-        (_, "dialog") => Some(event::DIALOG_UPDATE),
+    // By the kind of update: a receipt is a `message` update for the sender and a `dialog`
+    // update (their unread count) for the reader.
+    match (update.update_type, et) {
+        (UpdateType::Message, EventType::MessageCreate) => Some(event::MESSAGE_NEW),
+        (UpdateType::Message, _) => Some(event::MESSAGE_UPDATE),
+        (UpdateType::Dialog, _) => Some(event::DIALOG_UPDATE),
         _ => None,
     }
 }
@@ -132,7 +134,7 @@ mod tests {
     }
 
     #[test]
-    fn other_events_map_by_prefix() {
+    fn other_events_map_by_update_type() {
         let ev = |et, ut| mapped_event(&update(et, ut, Value::Null));
         assert_eq!(
             ev(EventType::MessageChanged, UpdateType::Message),
@@ -141,6 +143,10 @@ mod tests {
         assert_eq!(
             ev(EventType::MessageStatusChanged, UpdateType::Message),
             Some("message:update")
+        );
+        assert_eq!(
+            ev(EventType::MessageStatusChanged, UpdateType::Dialog),
+            Some("dialog:update")
         );
         assert_eq!(
             ev(EventType::DialogRead, UpdateType::Dialog),

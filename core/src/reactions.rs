@@ -43,13 +43,15 @@ impl Action {
     }
 }
 
-/// 1-50 characters, no control characters, not blank.
+/// 1-50 characters, no control characters.
 pub fn check_reaction(r: &str) -> Result<()> {
     let n = r.chars().count();
-    if n == 0 || n > MAX_REACTION_CHARS || r.chars().any(char::is_control) || r.trim().is_empty() {
+    if n == 0 || n > MAX_REACTION_CHARS || r.chars().any(char::is_control) {
         return Err(Error::invalid(
             "validation_error",
-            format!("reaction must be 1-{MAX_REACTION_CHARS} characters, not blank, without control characters"),
+            format!(
+                "reaction must be 1-{MAX_REACTION_CHARS} characters without control characters"
+            ),
         ));
     }
     Ok(())

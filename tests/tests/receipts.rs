@@ -509,7 +509,7 @@ async fn reactions_count_exactly_under_concurrent_users_with_me_from_each_side()
     c.expect_error(
         "POST",
         &format!("{}/set", base("bob")),
-        set("   "),
+        set("a\u{7}b"),
         400,
         "validation_error",
     )
