@@ -390,7 +390,7 @@ pub struct MemberDoc {
     pub last_read_seq: u64,
     /// Countable messages up to the watermark.
     pub read_count: u64,
-    /// When the watermark last moved (`None`: never).
+    /// When the user last read here: a `read` receipt, a watermark move, a send (`None`: never).
     pub last_read_at: Option<i64>,
     /// The dialog's last activity (the inbox's sort key).
     pub last_activity_at: i64,

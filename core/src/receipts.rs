@@ -92,15 +92,20 @@ pub async fn record(
             *m.statuses.entry(status.to_owned()).or_default() += 1;
             refresh_last(store, s, &m).await?;
         }
-        if status == "read" && member.last_read_seq < m.seq {
+        if status == "read" {
+            // Seen now (`lastSeenAt`), and the watermark up to this message unless past it.
+            let mut change = doc! {"$set": {"lastReadAt": now}};
+            if member.last_read_seq < m.seq {
+                change.insert(
+                    "$max",
+                    doc! {"lastReadSeq": docs::stored_seq(m.seq), "readCount": docs::stored_seq(stored.count_at)},
+                );
+            }
             store
                 .coll(coll::MEMBERS)
                 .update_one(
                     scoped(tenant, doc! {"dialogId": dialog.as_str(), "userId": user.as_str()}),
-                    doc! {
-                        "$max": {"lastReadSeq": docs::stored_seq(m.seq), "readCount": docs::stored_seq(stored.count_at)},
-                        "$set": {"lastReadAt": now},
-                    },
+                    change,
                 )
                 .session(&mut *s)
                 .await?;

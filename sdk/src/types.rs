@@ -504,7 +504,7 @@ pub struct InboxContext {
     pub user_id: UserId,
     /// Their unread messages here.
     pub unread_count: u64,
-    /// When they last moved their read watermark (null: never).
+    /// When they last read here: a `read` receipt, markAllRead, a send (null: never).
     pub last_seen_at: Option<i64>,
     /// When the newest message was created (null: none yet).
     pub last_message_at: Option<i64>,

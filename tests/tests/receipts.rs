@@ -191,6 +191,22 @@ async fn receipts_move_watermarks_and_reach_the_sender_with_exact_summaries() {
             (json!(a), json!(2), json!(0)),
         ]
     );
+    // A read receipt counts as seen even when the watermark was past the message already.
+    let inbox = c.expect("GET", "/api/users/bob/dialogs", None, 200).await;
+    let context = &inbox["data"][0]["context"];
+    assert_eq!(
+        (
+            context["userId"].clone(),
+            context["unreadCount"].clone(),
+            context["lastMessageAt"].clone()
+        ),
+        (json!("bob"), json!(0), m2["createdAt"].clone())
+    );
+    assert!(
+        context["lastSeenAt"].as_i64() >= created_at.as_i64(),
+        "{context}"
+    );
+    assert_eq!(inbox["data"][0]["membersCount"], 3);
     // Summaries leave the sender out.
     let s1 = c
         .expect("GET", &format!("/api/messages/{id1}"), None, 200)
