@@ -20,7 +20,7 @@ pub async fn ensure_indexes(store: &Store) -> mongodb::error::Result<()> {
             .build()
     };
     store
-        .coll(USERS)
+        .own::<bson::Document>(USERS)
         .create_indexes([unique(doc! {"phone": 1}), unique(doc! {"userId": 1})])
         .await?;
     // The TTL index only cleans up; expiry is decided by `expiresAt` in queries.
@@ -33,7 +33,7 @@ pub async fn ensure_indexes(store: &Store) -> mongodb::error::Result<()> {
         )
         .build();
     store
-        .coll(LOGIN_CODES)
+        .own::<bson::Document>(LOGIN_CODES)
         .create_indexes([unique(doc! {"phone": 1}), cleanup])
         .await?;
     Ok(())

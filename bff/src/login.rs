@@ -105,7 +105,7 @@ impl Login {
             record.insert("name", n);
         }
         self.store
-            .coll(LOGIN_CODES)
+            .own::<Document>(LOGIN_CODES)
             .replace_one(doc! {"phone": phone.as_str()}, record)
             .upsert(true)
             .await?;
@@ -113,7 +113,7 @@ impl Login {
             tracing::warn!(error = %e, "sending the login code failed");
             // A code nobody received must not stay valid.
             self.store
-                .coll(LOGIN_CODES)
+                .own::<Document>(LOGIN_CODES)
                 .delete_one(doc! {"phone": phone.as_str(), "codeHash": &hash})
                 .await?;
             return Err(ApiError::SmsFailed);
@@ -135,7 +135,7 @@ impl Login {
         if !(4..=6).contains(&code.len()) || !code.bytes().all(|b| b.is_ascii_digit()) {
             return Err(ApiError::validation("code must be 4-6 digits"));
         }
-        let codes = self.store.coll(LOGIN_CODES);
+        let codes = self.store.own::<Document>(LOGIN_CODES);
         let now = now_ms();
         let counted = codes
             .find_one_and_update(
@@ -174,7 +174,7 @@ impl Login {
 
     /// Why no attempt could be counted: no code, an expired one, or one burned by attempts.
     async fn why_refused(&self, phone: &Phone, now: i64) -> Result<ApiError, ApiError> {
-        let codes = self.store.coll(LOGIN_CODES);
+        let codes = self.store.own::<Document>(LOGIN_CODES);
         let Some(found) = codes.find_one(doc! {"phone": phone.as_str()}).await? else {
             return Ok(ApiError::InvalidCode);
         };
@@ -190,7 +190,7 @@ impl Login {
         phone: &Phone,
         name: Option<String>,
     ) -> Result<BffUser, ApiError> {
-        let users = self.store.db().collection::<UserDoc>(USERS);
+        let users = self.store.own::<UserDoc>(USERS);
         // Two tries cover a concurrent first login of the same phone and a (rare) id clash.
         for _ in 0..3 {
             if let Some(existing) = users.find_one(doc! {"phone": phone.as_str()}).await? {

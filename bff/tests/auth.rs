@@ -303,8 +303,7 @@ async fn health_and_ready_answer_ok() {
 /// The stored attempt count of `phone`'s code (`None` when no code is stored).
 async fn stored_attempts(bff: &common::TestBff, phone: &str) -> Option<i64> {
     let store = chat3_core::store::Store::connect(&bff.mongo).await.unwrap();
-    let found = store
-        .coll(chat3_bff::db::LOGIN_CODES)
+    let found = chat3_core::testing::collection(&store, chat3_bff::db::LOGIN_CODES)
         .find_one(bson::doc! {"phone": phone})
         .await
         .unwrap()?;

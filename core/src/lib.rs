@@ -11,6 +11,7 @@ pub mod events;
 pub mod idempotency;
 pub mod ids;
 pub mod inbox;
+pub mod journal;
 pub mod locks;
 pub mod members;
 pub mod messages;

@@ -82,12 +82,21 @@ impl Store {
     }
 
     /// The database.
-    pub fn db(&self) -> &Database {
+    pub(crate) fn db(&self) -> &Database {
         &self.db
     }
 
-    /// An untyped collection.
-    pub fn coll(&self, name: &str) -> Collection<Document> {
+    /// A collection of tenant data (`coll::*`): reached only through this crate's
+    /// tenant-scoped functions.
+    pub(crate) fn coll(&self, name: &str) -> Collection<Document> {
+        self.db.collection(name)
+    }
+
+    /// A collection that a service keeps for itself, outside the tenant data of [`coll`]: the
+    /// BFF's users and login codes (in its own database), the update workers' heartbeats.
+    /// Tenant data ([`coll`]) is read and written only through this crate's tenant-scoped
+    /// functions, never through this.
+    pub fn own<T: Send + Sync>(&self, name: &'static str) -> Collection<T> {
         self.db.collection(name)
     }
 

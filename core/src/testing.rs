@@ -44,3 +44,14 @@ pub fn init_logging() {
         });
     }
 }
+
+/// Tests only: a collection as stored, to inspect or seed documents directly (services reach
+/// tenant data only through this crate's tenant-scoped functions).
+pub fn collection(store: &crate::store::Store, name: &str) -> mongodb::Collection<bson::Document> {
+    store.coll(name)
+}
+
+/// Tests only: drops the store's whole database.
+pub async fn drop_database(store: &crate::store::Store) -> mongodb::error::Result<()> {
+    store.db().drop().await
+}

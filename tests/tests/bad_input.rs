@@ -204,16 +204,14 @@ fn truncate(s: &str) -> String {
 async fn snapshot(store: &Store, tenant: &str) -> Vec<(&'static str, u64)> {
     let mut out = Vec::new();
     for name in [coll::DIALOGS, coll::MEMBERS, coll::MESSAGES, coll::EVENTS] {
-        let n = store
-            .coll(name)
+        let n = chat3_core::testing::collection(store, name)
             .count_documents(doc! {"tenantId": tenant})
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         out.push((name, n));
     }
     for name in [coll::TENANTS, coll::API_KEYS] {
-        let n = store
-            .coll(name)
+        let n = chat3_core::testing::collection(store, name)
             .count_documents(doc! {})
             .await
             .unwrap_or_else(|e| panic!("{e}"));
@@ -271,8 +269,7 @@ async fn every_route_of_both_specs_answers_hostile_input_with_a_documented_4xx()
         Duration::from_secs(20),
         "the setup's events to be published",
         || async {
-            let n = store
-                .coll(coll::EVENTS)
+            let n = chat3_core::testing::collection(&store, coll::EVENTS)
                 .count_documents(doc! {"published": false})
                 .await
                 .ok()?;

@@ -42,8 +42,7 @@ async fn store_of(api: &TestApi) -> Store {
 }
 
 async fn count(store: &Store, collection: &str, tenant: &TenantId) -> u64 {
-    store
-        .coll(collection)
+    chat3_core::testing::collection(store, collection)
         .count_documents(doc! {"tenantId": tenant.as_str()})
         .await
         .unwrap_or_else(|e| panic!("{e}"))
@@ -210,8 +209,7 @@ async fn an_unreadable_stored_update_is_skipped_and_the_feed_and_resume_keep_wor
     // old extended-JSON conversion), seq 4 without the fields an update needs.
     let store = store_of(&stack.api).await;
     let t = stack.tenant.as_str();
-    store
-        .coll(coll::UPDATES)
+    chat3_core::testing::collection(&store, coll::UPDATES)
         .insert_many([
             doc! {
                 "_id": "upd_poison_binary", "updateId": "upd_poison_binary", "tenantId": t,
@@ -558,8 +556,7 @@ async fn creating_a_key_again_with_the_same_idempotency_key_never_shows_the_secr
     );
     assert!(!again.body.to_string().contains("c3k_"));
     let store = store_of(&api).await;
-    let stored = store
-        .coll(coll::IDEMPOTENCY_KEYS)
+    let stored = chat3_core::testing::collection(&store, coll::IDEMPOTENCY_KEYS)
         .find_one(doc! {"key": "key-once"})
         .await
         .unwrap_or_else(|e| panic!("{e}"))

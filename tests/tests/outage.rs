@@ -262,8 +262,7 @@ async fn an_api_gone_between_commit_and_publish_loses_no_message() {
     }
     first.halt().await;
     let unpublished = || async {
-        store
-            .coll(chat3_core::store::coll::EVENTS)
+        chat3_core::testing::collection(&store, chat3_core::store::coll::EVENTS)
             .count_documents(bson::doc! { "tenantId": tenant.as_str(), "published": false })
             .await
             .unwrap_or_else(|e| panic!("{e}"))

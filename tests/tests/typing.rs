@@ -187,8 +187,7 @@ async fn typing_reaches_the_other_members_live_lapses_and_leaves_nothing_in_the_
         (coll::EVENTS, bson::doc! {"eventType": "dialog.typing"}),
         (coll::UPDATES, bson::doc! {"updateType": "typing"}),
     ] {
-        let n = store
-            .coll(collection)
+        let n = chat3_core::testing::collection(&store, collection)
             .count_documents(filter)
             .await
             .unwrap_or_else(|e| panic!("{e}"));

@@ -3,12 +3,9 @@
 //! get the stored one re-published; only missing updates are created. Recipients are the
 //! dialog's members now, as in the live path.
 
-use bson::{doc, Document};
 use chat3_core::bus::Bus;
-use chat3_core::store::{coll, scoped, Store};
-use chat3_core::updates;
-use chat3_sdk::{EventEnvelope, EventType};
-use futures_util::TryStreamExt;
+use chat3_core::store::Store;
+use chat3_core::{journal, updates};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ReprocessArgs;
@@ -37,19 +34,16 @@ pub async fn run(
 ) -> anyhow::Result<ReprocessSummary> {
     let store = Store::connect(&args.mongo).await?;
     let to_ms = args.to_ms.unwrap_or_else(chat3_core::ids::now_ms);
-    let range = doc! {
-        "eventType": { "$in": handlers::HANDLED.iter().map(EventType::as_str).collect::<Vec<_>>() },
-        "createdAt": {
-            "$gte": bson::DateTime::from_millis(args.from_ms),
-            "$lt": bson::DateTime::from_millis(to_ms),
-        },
+    let range = journal::Range {
+        tenant: args.tenant.clone(),
+        types: handlers::HANDLED
+            .iter()
+            .map(|t| t.as_str().to_owned())
+            .collect(),
+        from_ms: args.from_ms,
+        to_ms,
     };
-    let filter = match &args.tenant {
-        Some(t) => scoped(t, range),
-        None => range,
-    };
-    let events = store.coll(coll::EVENTS);
-    let matched = events.count_documents(filter.clone()).await?;
+    let matched = journal::count(&store, &range).await?;
     tracing::info!(matched, "journal events selected for reprocessing");
     let mut summary = ReprocessSummary {
         matched,
@@ -65,11 +59,8 @@ pub async fn run(
     let bus = Bus::connect(args.amqp.clone()).await?;
     let bar = progress_bar(matched, args.quiet);
     let mut pace = pacer(args.rate);
-    let mut cursor = events
-        .find(filter)
-        .sort(doc! { "createdAt": 1, "_id": 1 })
-        .await?;
-    while let Some(doc) = cursor.try_next().await? {
+    let mut events = journal::Events::open(&store, &range).await?;
+    while let Some(entry) = events.next().await? {
         if shutdown.is_cancelled() {
             tracing::warn!(processed = summary.processed, "reprocess interrupted");
             break;
@@ -78,7 +69,7 @@ pub async fn run(
             p.tick().await;
         }
         bar.inc(1);
-        let Some(event) = envelope(&doc) else {
+        let Some(event) = entry else {
             summary.failed += 1;
             continue;
         };
@@ -98,18 +89,4 @@ pub async fn run(
         anyhow::bail!("{} of {} events failed", summary.failed, summary.matched);
     }
     Ok(summary)
-}
-
-fn envelope(doc: &Document) -> Option<EventEnvelope> {
-    let parsed = doc
-        .get_document("envelope")
-        .map_err(|e| e.to_string())
-        .and_then(|e| chat3_core::plain::from_document(e).map_err(|e| e.to_string()));
-    match parsed {
-        Ok(event) => Some(event),
-        Err(e) => {
-            tracing::warn!(id = ?doc.get("_id"), error = %e, "unreadable journal entry");
-            None
-        }
-    }
 }

@@ -102,7 +102,7 @@ pub async fn beat(
     interval: std::time::Duration,
 ) -> chat3_core::Result<Vec<String>> {
     let now = chat3_core::ids::now_ms();
-    let coll = store.coll(WORKERS);
+    let coll = store.own::<bson::Document>(WORKERS);
     coll.update_one(
         doc! { "_id": me },
         doc! { "$set": { "queue": queue, "beatAt": bson::DateTime::from_millis(now) } },
@@ -126,7 +126,10 @@ pub async fn beat(
 
 /// Removes `me`'s heartbeat (graceful stop: the others take over at their next beat).
 pub async fn leave(store: &Store, me: &str) -> chat3_core::Result<()> {
-    store.coll(WORKERS).delete_one(doc! { "_id": me }).await?;
+    store
+        .own::<bson::Document>(WORKERS)
+        .delete_one(doc! { "_id": me })
+        .await?;
     Ok(())
 }
 
@@ -142,7 +145,10 @@ pub async fn ensure_indexes(store: &Store) -> chat3_core::Result<()> {
                 .build(),
         )
         .build();
-    store.coll(WORKERS).create_index(ttl).await?;
+    store
+        .own::<bson::Document>(WORKERS)
+        .create_index(ttl)
+        .await?;
     Ok(())
 }
 

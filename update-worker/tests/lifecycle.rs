@@ -99,8 +99,7 @@ async fn reprocessing_journal_events_creates_only_missing_updates() {
     for i in 0..3 {
         let e = h.send_message(&dialog, "bob", &format!("m{i}")).await;
         // Journalled by the API but never published (the broker was down, say).
-        h.store
-            .coll(coll::EVENTS)
+        chat3_core::testing::collection(&h.store, coll::EVENTS)
             .insert_one(doc! {
                 "_id": &e.event_id, "tenantId": h.tenant.as_str(), "eventType": e.event_type.as_str(),
                 "routingKey": routing_key(&e), "envelope": bson::to_document(&e).unwrap(),

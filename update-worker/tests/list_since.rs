@@ -72,8 +72,7 @@ impl Db {
     }
 
     async fn drop_seqs_up_to(&self, seq: i64) {
-        self.store
-            .coll(coll::UPDATES)
+        chat3_core::testing::collection(&self.store, coll::UPDATES)
             .delete_many(doc! { "tenantId": self.tenant.as_str(), "seq": { "$lte": seq } })
             .await
             .unwrap();
@@ -95,7 +94,7 @@ async fn pages_follow_seq_order_with_has_more_and_head_seq() {
         .await
         .unwrap();
     assert_eq!(p.data[0].data, json!({ "n": 1 }));
-    db.store.db().drop().await.unwrap();
+    chat3_core::testing::drop_database(&db.store).await.unwrap();
 }
 
 #[tokio::test]
@@ -109,7 +108,7 @@ async fn resync_is_required_when_updates_after_since_were_dropped_or_since_is_ah
     assert_eq!(db.page(1, 10).await, (vec![3, 4, 5], false, true, 5));
     assert_eq!(db.page(2, 10).await, (vec![3, 4, 5], false, false, 5));
     assert_eq!(db.page(0, 10).await, (vec![3, 4, 5], false, false, 5));
-    db.store.db().drop().await.unwrap();
+    chat3_core::testing::drop_database(&db.store).await.unwrap();
 }
 
 #[tokio::test]
@@ -122,7 +121,7 @@ async fn seqs_continue_after_every_stored_update_expired() {
     assert_eq!(db.page(3, 10).await, (vec![], false, false, 3));
     db.add(4).await;
     assert_eq!(db.page(3, 10).await, (vec![4], false, false, 4));
-    db.store.db().drop().await.unwrap();
+    chat3_core::testing::drop_database(&db.store).await.unwrap();
 }
 
 #[tokio::test]
@@ -166,5 +165,5 @@ async fn fanning_out_the_same_event_twice_returns_the_stored_update() {
     let second = run(2).await;
     assert_eq!(first, second);
     assert_eq!(db.page(0, 10).await, (vec![1], false, false, 1));
-    db.store.db().drop().await.unwrap();
+    chat3_core::testing::drop_database(&db.store).await.unwrap();
 }

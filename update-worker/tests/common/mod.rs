@@ -109,7 +109,7 @@ impl Harness {
                 .await;
         }
         self.bus.close().await;
-        let _ = self.store.db().drop().await;
+        let _ = chat3_core::testing::drop_database(&self.store).await;
     }
 
     /// Cancels the workers and waits for each to settle its deliveries and exit with `Ok`.
@@ -185,8 +185,7 @@ impl Harness {
             &members[0].0.parse().unwrap(),
             now,
         );
-        self.store
-            .coll(coll::DIALOGS)
+        chat3_core::testing::collection(&self.store, coll::DIALOGS)
             .insert_one(doc.to_doc())
             .await
             .unwrap();
@@ -198,8 +197,7 @@ impl Harness {
                 &kind.parse().unwrap(),
                 now,
             );
-            self.store
-                .coll(coll::MEMBERS)
+            chat3_core::testing::collection(&self.store, coll::MEMBERS)
                 .insert_one(member.to_doc())
                 .await
                 .unwrap();
@@ -216,9 +214,7 @@ impl Harness {
         content: &str,
     ) -> EventEnvelope {
         let tenant = self.tenant.as_str();
-        let after = self
-            .store
-            .coll(coll::DIALOGS)
+        let after = chat3_core::testing::collection(&self.store, coll::DIALOGS)
             .find_one_and_update(
                 doc! { "tenantId": tenant, "dialogId": dialog.as_str() },
                 doc! { "$inc": { "lastSeq": 1_i64, "msgCount": 1_i64 } },
@@ -251,8 +247,7 @@ impl Harness {
             },
             count_at: count as u64,
         };
-        self.store
-            .coll(coll::MESSAGES)
+        chat3_core::testing::collection(&self.store, coll::MESSAGES)
             .insert_one(stored.to_doc())
             .await
             .unwrap();
@@ -276,8 +271,7 @@ impl Harness {
         last_read_seq: i64,
         read_count: i64,
     ) {
-        self.store
-            .coll(coll::MEMBERS)
+        chat3_core::testing::collection(&self.store, coll::MEMBERS)
             .update_one(
                 doc! { "tenantId": self.tenant.as_str(), "dialogId": dialog.as_str(), "userId": user },
                 doc! { "$set": { "lastReadSeq": last_read_seq, "readCount": read_count } },
@@ -325,8 +319,7 @@ impl Harness {
 
     /// Number of stored updates of the test tenant.
     pub async fn stored_count(&self) -> u64 {
-        self.store
-            .coll(coll::UPDATES)
+        chat3_core::testing::collection(&self.store, coll::UPDATES)
             .count_documents(doc! { "tenantId": self.tenant.as_str() })
             .await
             .unwrap()
