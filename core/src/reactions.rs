@@ -191,19 +191,17 @@ pub async fn list(
     page: u64,
     limit: u64,
 ) -> Result<Page<ReactionEntry>> {
-    crate::members::require_member(store, tenant, dialog, user).await?;
-    crate::messages::change::in_dialog(store, tenant, dialog, message).await?;
-    let filter = scoped(tenant, doc! {"messageId": message.as_str()});
-    let c = store.coll(coll::REACTIONS);
-    let total = c.count_documents(filter.clone()).await?;
-    let found: Vec<Document> = c
-        .find(filter)
-        .sort(doc! {"createdAt": 1, "userId": 1, "reaction": 1})
-        .skip((page - 1) * limit)
-        .limit(limit as i64)
-        .await?
-        .try_collect()
-        .await?;
+    let (found, total) = crate::messages::change::rows_of(
+        store,
+        coll::REACTIONS,
+        "reaction",
+        tenant,
+        user,
+        dialog,
+        message,
+        (page, limit),
+    )
+    .await?;
     let data = found
         .iter()
         .map(|d| {

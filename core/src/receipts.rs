@@ -9,7 +9,6 @@
 use bson::{doc, Document};
 use chat3_sdk::events::StatusChanged;
 use chat3_sdk::{DialogId, MessageId, MessageStatus, Page, Pagination, TenantId, UserId};
-use futures_util::TryStreamExt;
 
 use crate::docs;
 use crate::error::{Error, Result};
@@ -140,19 +139,17 @@ pub async fn list(
     page: u64,
     limit: u64,
 ) -> Result<Page<MessageStatus>> {
-    crate::members::require_member(store, tenant, dialog, user).await?;
-    crate::messages::change::in_dialog(store, tenant, dialog, message).await?;
-    let filter = scoped(tenant, doc! {"messageId": message.as_str()});
-    let c = store.coll(coll::MESSAGE_STATUSES);
-    let total = c.count_documents(filter.clone()).await?;
-    let found: Vec<Document> = c
-        .find(filter)
-        .sort(doc! {"createdAt": 1, "userId": 1, "status": 1})
-        .skip((page - 1) * limit)
-        .limit(limit as i64)
-        .await?
-        .try_collect()
-        .await?;
+    let (found, total) = crate::messages::change::rows_of(
+        store,
+        coll::MESSAGE_STATUSES,
+        "status",
+        tenant,
+        user,
+        dialog,
+        message,
+        (page, limit),
+    )
+    .await?;
     Ok(Page {
         data: found.iter().map(view).collect::<Result<_>>()?,
         pagination: Pagination::new(page, limit, total),

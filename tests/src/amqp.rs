@@ -98,6 +98,14 @@ impl TestQueue {
         })
     }
 
+    /// The body of the next message within 10 s, or a panic.
+    pub async fn next_body(&mut self) -> serde_json::Value {
+        self.next(Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|| panic!("no message within 10 s"))
+            .body
+    }
+
     /// Everything that arrives until `quiet` passes without a message.
     pub async fn drain(&mut self, quiet: Duration) -> Vec<Received> {
         let mut out = Vec::new();

@@ -3,8 +3,11 @@
 
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use chat3_sdk::client::{Client, RawResponse};
-use serde_json::Value;
+use chat3_sdk::Update;
+use serde_json::{json, Value};
 
 use crate::openapi::Spec;
 
@@ -75,5 +78,50 @@ impl Checked {
         let b = self.expect(method, path, body, status).await;
         assert_eq!(b["code"], code, "{method} {path}: {b}");
         b
+    }
+}
+
+impl Checked {
+    /// Creates a dialog of these users (201); returns its id.
+    pub async fn dialog_of(&self, users: &[&str]) -> String {
+        let members: Vec<Value> = users.iter().map(|u| json!({"userId": u})).collect();
+        let d = self
+            .expect(
+                "POST",
+                "/api/dialogs",
+                Some(json!({"members": members})),
+                201,
+            )
+            .await;
+        d["data"]["dialogId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no dialogId in {d}"))
+            .to_owned()
+    }
+
+    /// Posts a text message (201); returns it.
+    pub async fn send(&self, dialog: &str, from: &str, content: &str) -> Value {
+        self.expect(
+            "POST",
+            &format!("/api/dialogs/{dialog}/messages"),
+            Some(json!({"senderId": from, "content": content})),
+            201,
+        )
+        .await["data"]
+            .clone()
+    }
+
+    /// The user's stored updates once there are at least `n` (polls for up to 20 s).
+    pub async fn updates_of(&self, who: &str, n: usize) -> Vec<Update> {
+        let user = crate::fixtures::user(who);
+        crate::eventually(
+            Duration::from_secs(20),
+            &format!("{n} updates of {who}"),
+            || async {
+                let p = self.client.user_updates(&user, 0, 100).await.ok()?;
+                (p.data.len() >= n).then_some(p.data)
+            },
+        )
+        .await
     }
 }

@@ -81,3 +81,17 @@ pub async fn frames_until_quiet(ws: &mut Ws, quiet: Duration) -> Vec<WsFrame> {
     }
     out
 }
+
+/// The next frame named `event` whatever its seq (skipping others), or a panic naming what did
+/// not arrive within `timeout`.
+pub async fn frame_named(ws: &mut Ws, event: &str, timeout: Duration) -> WsFrame {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match next_frame(ws, left).await {
+            Some(f) if f.event == event => return f,
+            Some(_) => continue,
+            None => panic!("no {event} frame within {timeout:?}"),
+        }
+    }
+}

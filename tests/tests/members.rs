@@ -7,28 +7,8 @@ use chat3_sdk::{EventType, Update};
 use chat3_tests::amqp::TestQueue;
 use chat3_tests::checked::Checked;
 use chat3_tests::fixtures::user;
-use chat3_tests::{eventually, Stack};
-use serde_json::{json, Value};
-
-/// The user's stored updates once there are at least `n`.
-async fn updates_of(c: &Checked, who: &str, n: usize) -> Vec<Update> {
-    eventually(
-        Duration::from_secs(20),
-        &format!("{n} updates of {who}"),
-        || async {
-            let p = c.client.user_updates(&user(who), 0, 100).await.ok()?;
-            (p.data.len() >= n).then_some(p.data)
-        },
-    )
-    .await
-}
-
-async fn next_event(q: &mut TestQueue) -> Value {
-    q.next(Duration::from_secs(10))
-        .await
-        .unwrap_or_else(|| panic!("no event"))
-        .body
-}
+use chat3_tests::Stack;
+use serde_json::json;
 
 fn types(updates: &[Update]) -> Vec<EventType> {
     updates.iter().map(|u| u.event_type.clone()).collect()
@@ -83,7 +63,7 @@ async fn members_join_at_the_newest_message_and_a_removed_member_gets_one_final_
         added,
         json!({"data": {"dialogId": dialog, "added": [carol], "existing": ["alice"]}})
     );
-    let add_event = next_event(&mut events).await;
+    let add_event = events.next_body().await;
     assert_eq!(
         add_event,
         json!({
@@ -161,7 +141,7 @@ async fn members_join_at_the_newest_message_and_a_removed_member_gets_one_final_
         removed,
         json!({"data": {"dialogId": dialog, "userId": "carol", "removedAt": removed["data"]["removedAt"]}})
     );
-    let remove_event = next_event(&mut events).await;
+    let remove_event = events.next_body().await;
     let carol_then = json!({"userId": "carol", "type": "user", "lastReadSeq": 2, "unreadCount": 1, "joinedAt": joined_at});
     assert_eq!(
         remove_event,
@@ -181,7 +161,7 @@ async fn members_join_at_the_newest_message_and_a_removed_member_gets_one_final_
     )
     .await;
 
-    let carol_updates = updates_of(&c, "carol", 3).await;
+    let carol_updates = c.updates_of("carol", 3).await;
     assert_eq!(
         types(&carol_updates),
         [
@@ -200,7 +180,7 @@ async fn members_join_at_the_newest_message_and_a_removed_member_gets_one_final_
         })
     );
     // bob: create, m1, m2, carol joined, m3, carol removed.
-    let bob_updates = updates_of(&c, "bob", 6).await;
+    let bob_updates = c.updates_of("bob", 6).await;
     assert_eq!(bob_updates[5].event_type, EventType::DialogMemberRemove);
     assert_eq!(bob_updates[5].data["removedMember"], carol_then);
     assert_eq!(bob_updates[5].data["dialog"]["unreadCount"], 3);
@@ -221,7 +201,7 @@ async fn members_join_at_the_newest_message_and_a_removed_member_gets_one_final_
         201,
     )
     .await;
-    updates_of(&c, "bob", 7).await;
+    c.updates_of("bob", 7).await;
     let after = c
         .client
         .user_updates(&user("carol"), 0, 100)
@@ -314,7 +294,7 @@ async fn a_dialog_is_renamed_with_meta_merged_and_deleted_with_a_final_update_fo
     assert_eq!(changed["data"]["meta"], json!({"keep": 1, "topic": "b"}));
     assert_eq!(changed["data"]["members"].as_array().map(Vec::len), Some(2));
     assert!(changed["data"]["updatedAt"].as_i64() >= d["data"]["updatedAt"].as_i64());
-    let e = next_event(&mut events).await;
+    let e = events.next_body().await;
     assert_eq!(
         e,
         json!({
@@ -329,7 +309,7 @@ async fn a_dialog_is_renamed_with_meta_merged_and_deleted_with_a_final_update_fo
         .expect("PATCH", &path, Some(json!({"name": "New"})), 200)
         .await;
     assert_eq!(same["data"]["updatedAt"], changed["data"]["updatedAt"]);
-    let bob = updates_of(&c, "bob", 2).await;
+    let bob = c.updates_of("bob", 2).await;
     assert_eq!(bob[1].event_type, EventType::DialogChanged);
     assert_eq!(bob[1].data["dialog"]["name"], "New");
     assert_eq!(
@@ -386,7 +366,7 @@ async fn a_dialog_is_renamed_with_meta_merged_and_deleted_with_a_final_update_fo
         deleted,
         json!({"data": {"dialogId": dialog, "deletedAt": deleted_at}})
     );
-    let e = next_event(&mut events).await;
+    let e = events.next_body().await;
     assert_eq!(e["eventType"], "dialog.delete");
     assert_eq!(e["entityType"], "dialog");
     assert_eq!(e["data"]["dialogId"], dialog.as_str());
@@ -401,7 +381,7 @@ async fn a_dialog_is_renamed_with_meta_merged_and_deleted_with_a_final_update_fo
     assert_eq!(was, ["alice", "bob"]);
     assert_eq!(e["data"]["members"][1]["unreadCount"], 1);
     for who in ["alice", "bob"] {
-        let ups = updates_of(&c, who, 4).await;
+        let ups = c.updates_of(who, 4).await;
         let last = &ups[3];
         assert_eq!(last.event_type, EventType::DialogDelete, "{who}");
         assert_eq!(

@@ -1,42 +1,11 @@
 //! One message by id: read, edit, soft delete, quotes; unread and stats exact through all of it,
 //! concurrent writers included. Every response is checked against the spec.
 
-use std::time::Duration;
-
-use chat3_sdk::{EventType, Update};
+use chat3_sdk::EventType;
 use chat3_tests::amqp::TestQueue;
 use chat3_tests::checked::Checked;
-use chat3_tests::fixtures::user;
-use chat3_tests::{eventually, Stack, TestApi};
+use chat3_tests::{Stack, TestApi};
 use serde_json::{json, Value};
-
-async fn updates_of(c: &Checked, who: &str, n: usize) -> Vec<Update> {
-    eventually(
-        Duration::from_secs(20),
-        &format!("{n} updates of {who}"),
-        || async {
-            let p = c.client.user_updates(&user(who), 0, 100).await.ok()?;
-            (p.data.len() >= n).then_some(p.data)
-        },
-    )
-    .await
-}
-
-async fn dialog_with(c: &Checked, users: &[&str]) -> String {
-    let members: Vec<Value> = users.iter().map(|u| json!({"userId": u})).collect();
-    let d = c
-        .expect(
-            "POST",
-            "/api/dialogs",
-            Some(json!({"members": members})),
-            201,
-        )
-        .await;
-    d["data"]["dialogId"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
-}
 
 async fn send(c: &Checked, dialog: &str, from: &str, content: &str) -> Value {
     c.expect(
@@ -82,7 +51,7 @@ async fn edits_and_soft_deletes_reach_every_member_and_unread_stays_exact() {
         &["message.changed.#", "message.delete.#"],
     )
     .await;
-    let dialog = dialog_with(&c, &["alice", "bob", "carol"]).await;
+    let dialog = c.dialog_of(&["alice", "bob", "carol"]).await;
     let m1 = send(&c, &dialog, "alice", "m1").await;
     let m2 = send(&c, &dialog, "alice", "m2").await;
     c.expect(
@@ -130,7 +99,7 @@ async fn edits_and_soft_deletes_reach_every_member_and_unread_stays_exact() {
         unread(&c, &dialog).await,
         pairs(&[("alice", 0), ("bob", 2), ("carol", 3)])
     );
-    let e = q_next(&mut events).await;
+    let e = events.next_body().await;
     assert_eq!(
         e,
         json!({
@@ -153,7 +122,7 @@ async fn edits_and_soft_deletes_reach_every_member_and_unread_stays_exact() {
         .await;
     assert_eq!(
         again["data"]["deletedAt"],
-        q_next(&mut events).await["data"]["message"]["deletedAt"]
+        events.next_body().await["data"]["message"]["deletedAt"]
     );
     assert_eq!(
         unread(&c, &dialog).await,
@@ -193,7 +162,7 @@ async fn edits_and_soft_deletes_reach_every_member_and_unread_stays_exact() {
     expect3["meta"] = json!({"e": 1});
     expect3["editedAt"] = edited["data"]["editedAt"].clone();
     assert_eq!(edited["data"], expect3);
-    let e = q_next(&mut events).await;
+    let e = events.next_body().await;
     assert_eq!(e["eventType"], "message.changed");
     assert_eq!(e["data"], json!({"message": expect3}));
     let kept_meta = c
@@ -205,7 +174,7 @@ async fn edits_and_soft_deletes_reach_every_member_and_unread_stays_exact() {
         )
         .await;
     assert_eq!(kept_meta["data"]["meta"], json!({"e": 1}));
-    q_next(&mut events).await;
+    events.next_body().await;
     c.expect_error(
         "PUT",
         &format!("/api/messages/{id2}"),
@@ -308,7 +277,7 @@ async fn edits_and_soft_deletes_reach_every_member_and_unread_stays_exact() {
 
     // Every member got the changes with the message's current state.
     // bob: create, m1, m2, read, m3, m4, delete m2, delete m4, edit, edit, quote(own), edit.
-    let bob = updates_of(&c, "bob", 12).await;
+    let bob = c.updates_of("bob", 12).await;
     let kinds: Vec<EventType> = bob.iter().map(|u| u.event_type.clone()).collect();
     assert_eq!(
         kinds[6..],
@@ -327,7 +296,7 @@ async fn edits_and_soft_deletes_reach_every_member_and_unread_stays_exact() {
     // watermark to the newest message).
     assert_eq!(bob[11].data["dialog"]["unreadCount"], 0);
     assert_eq!(bob[11].data["message"]["content"], "m3, later");
-    let carol = updates_of(&c, "carol", 11).await;
+    let carol = c.updates_of("carol", 11).await;
     assert_eq!(carol[10].data["message"]["messageId"], id3.as_str());
 
     // Stats agree with the counts.
@@ -346,13 +315,6 @@ async fn edits_and_soft_deletes_reach_every_member_and_unread_stays_exact() {
     let stats = c.expect("GET", "/api/users/bob/stats", None, 200).await;
     assert_eq!(stats["data"]["totalUnread"], 0);
     stack.stop().await;
-}
-
-async fn q_next(q: &mut TestQueue) -> Value {
-    q.next(Duration::from_secs(10))
-        .await
-        .unwrap_or_else(|| panic!("no event"))
-        .body
 }
 
 /// Unread as it should be: the member's live countable messages above their watermark.
@@ -386,7 +348,7 @@ async fn unread_stays_exact_through_concurrent_sends_deletes_reads_and_joins() {
     let api = TestApi::start("unreadrace").await;
     let (_, client) = api.tenant("tnt").await;
     let c = Checked::new(client);
-    let dialog = dialog_with(&c, &["alice", "bob", "carol"]).await;
+    let dialog = c.dialog_of(&["alice", "bob", "carol"]).await;
     let mut first = Vec::new();
     for i in 0..10 {
         first.push(send(&c, &dialog, "alice", &format!("a{i}")).await);

@@ -4,26 +4,12 @@
 use std::time::Duration;
 
 use chat3_core::store::{coll, Store};
-use chat3_sdk::WsFrame;
 use chat3_tests::checked::Checked;
-use chat3_tests::ws::{connect, login, next_frame, Ws};
+use chat3_tests::ws::{connect, frame_named, login, next_frame, Ws};
 use chat3_tests::Stack;
 use futures_util::SinkExt;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
-
-/// The next frame named `event` (others skipped), or a panic after `timeout`.
-async fn frame(ws: &mut Ws, event: &str, timeout: Duration) -> WsFrame {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        match next_frame(ws, left).await {
-            Some(f) if f.event == event => return f,
-            Some(_) => continue,
-            None => panic!("no {event} frame within {timeout:?}"),
-        }
-    }
-}
 
 async fn say(ws: &mut Ws, frame: Value) {
     ws.send(WsMessage::Text(frame.to_string().into()))
@@ -60,8 +46,8 @@ async fn typing_reaches_the_other_members_live_lapses_and_leaves_nothing_in_the_
         201,
     )
     .await;
-    frame(&mut ann_ws, "message:new", Duration::from_secs(15)).await;
-    frame(&mut ben_ws, "message:new", Duration::from_secs(15)).await;
+    frame_named(&mut ann_ws, "message:new", Duration::from_secs(15)).await;
+    frame_named(&mut ben_ws, "message:new", Duration::from_secs(15)).await;
 
     // Through the API.
     let accepted = c
@@ -74,13 +60,13 @@ async fn typing_reaches_the_other_members_live_lapses_and_leaves_nothing_in_the_
         .await;
     let started = json!({"dialogId": dialog, "userId": a, "isTyping": true, "expiresInMs": 5000});
     assert_eq!(accepted, json!({"data": started}));
-    let raw = frame(&mut ben_ws, "chat3:update", Duration::from_secs(10)).await;
+    let raw = frame_named(&mut ben_ws, "chat3:update", Duration::from_secs(10)).await;
     assert_eq!(raw.seq, None);
     assert_eq!(raw.data["updateType"], "typing");
     assert_eq!(raw.data["eventType"], "dialog.typing");
     assert_eq!(raw.data["userId"], b.as_str());
     assert!(raw.data.get("seq").is_none());
-    let start = frame(&mut ben_ws, "typing:start", Duration::from_secs(10)).await;
+    let start = frame_named(&mut ben_ws, "typing:start", Duration::from_secs(10)).await;
     assert_eq!(start.data, started);
     assert_eq!(start.seq, None);
 
@@ -90,7 +76,7 @@ async fn typing_reaches_the_other_members_live_lapses_and_leaves_nothing_in_the_
         json!({"event": "typing:stop", "data": {"dialogId": dialog}}),
     )
     .await;
-    let stop = frame(&mut ben_ws, "typing:stop", Duration::from_secs(10)).await;
+    let stop = frame_named(&mut ben_ws, "typing:stop", Duration::from_secs(10)).await;
     assert_eq!(
         stop.data,
         json!({"dialogId": dialog, "userId": a, "isTyping": false, "expiresInMs": 5000})
@@ -100,9 +86,9 @@ async fn typing_reaches_the_other_members_live_lapses_and_leaves_nothing_in_the_
         json!({"event": "typing:start", "data": {"dialogId": dialog}}),
     )
     .await;
-    frame(&mut ben_ws, "typing:start", Duration::from_secs(10)).await;
+    frame_named(&mut ben_ws, "typing:start", Duration::from_secs(10)).await;
     let began = tokio::time::Instant::now();
-    let lapsed = frame(&mut ben_ws, "typing:stop", Duration::from_secs(10)).await;
+    let lapsed = frame_named(&mut ben_ws, "typing:stop", Duration::from_secs(10)).await;
     assert!(
         began.elapsed() >= Duration::from_secs(4),
         "lapsed after {:?}",
@@ -140,14 +126,14 @@ async fn typing_reaches_the_other_members_live_lapses_and_leaves_nothing_in_the_
         json!({"event": "typing:start", "data": {"dialogId": other}}),
     )
     .await;
-    let err = frame(&mut ann_ws, "error", Duration::from_secs(10)).await;
+    let err = frame_named(&mut ann_ws, "error", Duration::from_secs(10)).await;
     assert_eq!(err.data["code"], "not_a_member");
     say(&mut ann_ws, json!({"event": "typing:start", "data": {}})).await;
-    let err = frame(&mut ann_ws, "error", Duration::from_secs(10)).await;
+    let err = frame_named(&mut ann_ws, "error", Duration::from_secs(10)).await;
     assert_eq!(err.data["code"], "invalid_frame");
     say(&mut ann_ws, json!({"event": "ping", "data": {"n": 1}})).await;
     assert_eq!(
-        frame(&mut ann_ws, "pong", Duration::from_secs(10))
+        frame_named(&mut ann_ws, "pong", Duration::from_secs(10))
             .await
             .data,
         json!({"n": 1})

@@ -12,6 +12,7 @@
 use bson::{doc, Document};
 use chat3_sdk::events::{MessageChanged, MessageDeleted};
 use chat3_sdk::{EditMessage, Message, MessageId, TenantId};
+use futures_util::TryStreamExt;
 use mongodb::ClientSession;
 
 use crate::docs::{self, MessageDoc};
@@ -261,4 +262,34 @@ pub async fn in_dialog(
         ));
     }
     Ok(m)
+}
+
+/// One page of a message's rows in `collection` (receipts, reactions), oldest first, for a
+/// member of its dialog (403 `not_a_member` otherwise; 404 when the message is not in the
+/// dialog), with the total. Ties in time are ordered by user, then by `tie`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn rows_of(
+    store: &Store,
+    collection: &str,
+    tie: &str,
+    tenant: &TenantId,
+    user: &chat3_sdk::UserId,
+    dialog: &chat3_sdk::DialogId,
+    message: &MessageId,
+    (page, limit): (u64, u64),
+) -> Result<(Vec<Document>, u64)> {
+    crate::members::require_member(store, tenant, dialog, user).await?;
+    in_dialog(store, tenant, dialog, message).await?;
+    let filter = scoped(tenant, doc! {"messageId": message.as_str()});
+    let c = store.coll(collection);
+    let total = c.count_documents(filter.clone()).await?;
+    let found = c
+        .find(filter)
+        .sort(doc! {"createdAt": 1, "userId": 1, tie: 1})
+        .skip((page - 1) * limit)
+        .limit(limit as i64)
+        .await?
+        .try_collect()
+        .await?;
+    Ok((found, total))
 }
