@@ -344,11 +344,11 @@ async fn counted(c: &Checked, dialog: &str, last_read: u64) -> u64 {
 }
 
 #[tokio::test]
-async fn unread_stays_exact_through_concurrent_sends_deletes_reads_and_joins() {
+async fn unread_stays_exact_through_concurrent_sends_deletes_reads_joins_and_removals() {
     let api = TestApi::start("unreadrace").await;
     let (_, client) = api.tenant("tnt").await;
     let c = Checked::new(client);
-    let dialog = c.dialog_of(&["alice", "bob", "carol"]).await;
+    let dialog = c.dialog_of(&["alice", "bob", "carol", "frank"]).await;
     let mut first = Vec::new();
     for i in 0..10 {
         first.push(send(&c, &dialog, "alice", &format!("a{i}")).await);
@@ -378,6 +378,19 @@ async fn unread_stays_exact_through_concurrent_sends_deletes_reads_and_joins() {
                 "POST",
                 &format!("/api/users/{who}/dialogs/{dialog}/markAllRead"),
                 Some(json!({})),
+                200,
+            )
+            .await;
+        });
+    }
+    {
+        let c = c.clone();
+        let dialog = dialog.clone();
+        tasks.spawn(async move {
+            c.expect(
+                "POST",
+                &format!("/api/dialogs/{dialog}/members/frank/remove"),
+                None,
                 200,
             )
             .await;
@@ -420,5 +433,17 @@ async fn unread_stays_exact_through_concurrent_sends_deletes_reads_and_joins() {
         total += expected;
     }
     assert!(total > 0);
+    let who: Vec<&str> = d["data"]["members"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["userId"].as_str())
+        .collect();
+    assert!(!who.contains(&"frank"), "{who:?}");
+    let gone = c.expect("GET", "/api/users/frank/stats", None, 200).await;
+    assert_eq!(
+        gone["data"],
+        json!({"userId": "frank", "dialogCount": 0, "unreadDialogs": 0, "totalUnread": 0})
+    );
     api.stop().await;
 }

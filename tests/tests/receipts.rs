@@ -314,6 +314,12 @@ async fn receipts_move_watermarks_and_reach_the_sender_with_exact_summaries() {
 async fn reactions_count_exactly_under_concurrent_users_with_me_from_each_side() {
     let stack = Stack::start("reactions").await;
     let c = Checked::new(stack.client.clone());
+    let mut events = TestQueue::bind(
+        &stack.api.amqp.url,
+        &stack.api.amqp.events_exchange,
+        &["message.reaction.#"],
+    )
+    .await;
     let d = c
         .expect(
             "POST",
@@ -350,6 +356,16 @@ async fn reactions_count_exactly_under_concurrent_users_with_me_from_each_side()
         .expect("POST", &format!("{}/set", base("bob")), set("👍"), 200)
         .await;
     assert_eq!(again, r);
+    let e = events.next_body().await;
+    assert_eq!(
+        e,
+        json!({
+            "eventId": e["eventId"], "tenantId": stack.tenant, "eventType": "message.reaction.changed",
+            "entityType": "message", "entityId": mid, "dialogId": dialog,
+            "actorId": "bob", "actorType": "user", "occurredAt": e["occurredAt"],
+            "data": {"messageId": mid, "userId": "bob", "reaction": "👍", "action": "set"},
+        })
+    );
     c.expect("POST", &format!("{}/set", base("carol")), set("👍"), 200)
         .await;
     let r = c
@@ -436,6 +452,27 @@ async fn reactions_count_exactly_under_concurrent_users_with_me_from_each_side()
         5
     );
 
+    // One event per change: bob's first set above, then four more; the repeats emitted none.
+    let rest = events.drain(Duration::from_millis(500)).await;
+    let actions: Vec<(Value, Value, Value)> = rest
+        .iter()
+        .map(|r| {
+            (
+                r.body["data"]["userId"].clone(),
+                r.body["data"]["reaction"].clone(),
+                r.body["data"]["action"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            (json!("carol"), json!("👍"), json!("set")),
+            (json!("carol"), json!("❤️"), json!("set")),
+            (json!("bob"), json!("❤️"), json!("set")),
+            (json!("bob"), json!("❤️"), json!("unset")),
+        ]
+    );
     // Errors.
     c.expect_error(
         "POST",

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use chat3_core::store::{coll, Store};
+use chat3_tests::amqp::TestQueue;
 use chat3_tests::checked::Checked;
 use chat3_tests::ws::{connect, frame_named, login, next_frame, Ws};
 use chat3_tests::Stack;
@@ -36,6 +37,12 @@ async fn typing_reaches_the_other_members_live_lapses_and_leaves_nothing_in_the_
         .as_str()
         .unwrap_or_default()
         .to_owned();
+    let mut events = TestQueue::bind(
+        &stack.api.amqp.url,
+        &stack.api.amqp.events_exchange,
+        &["dialog.typing.#"],
+    )
+    .await;
     let mut ann_ws = connect(&stack, &ann.token, None).await;
     let mut ben_ws = connect(&stack, &ben.token, None).await;
     // Both sockets are live once a message posted now reaches them.
@@ -60,6 +67,16 @@ async fn typing_reaches_the_other_members_live_lapses_and_leaves_nothing_in_the_
         .await;
     let started = json!({"dialogId": dialog, "userId": a, "isTyping": true, "expiresInMs": 5000});
     assert_eq!(accepted, json!({"data": started}));
+    let e = events.next_body().await;
+    assert_eq!(
+        e,
+        json!({
+            "eventId": e["eventId"], "tenantId": stack.tenant, "eventType": "dialog.typing",
+            "entityType": "dialogMember", "entityId": format!("{dialog}:{a}"), "dialogId": dialog,
+            "actorId": a, "actorType": "user", "occurredAt": e["occurredAt"],
+            "data": started,
+        })
+    );
     let raw = frame_named(&mut ben_ws, "chat3:update", Duration::from_secs(10)).await;
     assert_eq!(raw.seq, None);
     assert_eq!(raw.data["updateType"], "typing");

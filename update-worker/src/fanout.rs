@@ -328,8 +328,8 @@ async fn load_state(
     let ids: Vec<(TenantId, String)> = batch
         .iter()
         .filter_map(|p| {
-            let m = p.handling.message()?;
-            Some((p.event.tenant_id.clone(), m.message_id().to_string()))
+            let id = p.handling.message_id()?;
+            Some((p.event.tenant_id.clone(), id.to_string()))
         })
         .collect();
     let messages = if ids.is_empty() {
@@ -351,7 +351,7 @@ async fn load_state(
         .map(|(p, users)| {
             let key = p.dialog_key();
             let dialog = dialogs.get(&key);
-            let message_id = p.handling.message().map(|m| m.message_id().to_string());
+            let message_id = p.handling.message_id().map(|id| id.to_string());
             let message = message_id
                 .as_ref()
                 .and_then(|id| messages.get(&(p.event.tenant_id.clone(), id.clone())));

@@ -2,18 +2,20 @@
 //! handles, who receives an update, and what the update carries. The fan-out itself
 //! (`crate::fanout`) only reads state and stores and publishes what these decide.
 //!
-//! - `dialog`: `dialog.create`, `dialog.changed`, `dialog.delete`, `dialog.member.add`,
-//!   `dialog.member.remove`, `dialog.read`;
-//! - `message`: `message.create`, `message.changed`, `message.delete`,
-//!   `message.status.changed`, `message.reaction.changed`;
-//! - typing: `dialog.typing`, ephemeral (no store, no seq) to the other members.
+//! - `dialog` ([`dialog`]): `dialog.create`, `dialog.changed`, `dialog.delete`, `dialog.read`;
+//! - members ([`member`]): `dialog.member.add`, `dialog.member.remove`;
+//! - `message` ([`message`]): `message.create`, `message.changed`, `message.delete`;
+//! - receipts and reactions ([`receipt`]): `message.status.changed`, `message.reaction.changed`;
+//! - typing ([`typing`]): `dialog.typing`, ephemeral (no store, no seq) to the other members.
 
 pub mod dialog;
+pub mod member;
 pub mod message;
+pub mod receipt;
+pub mod typing;
 
 use std::collections::HashSet;
 
-use chat3_sdk::events::Typing;
 use chat3_sdk::{EventEnvelope, EventType, Member, TypingState, UpdateType, UserId};
 use serde_json::{Map, Value};
 
@@ -25,9 +27,13 @@ use chat3_core::docs::{DialogDoc, MemberDoc};
 pub enum Handling {
     /// A dialog event (see [`dialog`]).
     Dialog(dialog::DialogEvent),
+    /// A member event (see [`member`]).
+    Member(member::MemberEvent),
     /// A message event (see [`message`]).
     Message(message::MessageEvent),
-    /// A typing signal: published to the other members, never stored.
+    /// A receipt or reaction (see [`receipt`]).
+    Receipt(receipt::ReceiptEvent),
+    /// A typing signal (see [`typing`]): published to the other members, never stored.
     Typing(TypingState),
 }
 
@@ -93,12 +99,17 @@ impl Handling {
     /// What `event` means for the fan-out: `None` for types not handled, `Poison` when its
     /// payload lacks what its type needs.
     pub fn of(event: &EventEnvelope) -> Result<Option<Self>, ProcessError> {
-        if event.event_type == EventType::DialogTyping {
-            let t: Typing = event.payload().map_err(poison)?;
-            return Ok(Some(Handling::Typing(t.state)));
+        if let Some(t) = typing::of(event)? {
+            return Ok(Some(Handling::Typing(t)));
         }
         if let Some(d) = dialog::DialogEvent::of(event)? {
             return Ok(Some(Handling::Dialog(d)));
+        }
+        if let Some(m) = member::MemberEvent::of(event)? {
+            return Ok(Some(Handling::Member(m)));
+        }
+        if let Some(r) = receipt::ReceiptEvent::of(event)? {
+            return Ok(Some(Handling::Receipt(r)));
         }
         Ok(message::MessageEvent::of(event)?.map(Handling::Message))
     }
@@ -112,16 +123,18 @@ impl Handling {
     pub fn recipients(&self) -> Recipients {
         match self {
             Handling::Dialog(d) => d.recipients(),
+            Handling::Member(m) => m.recipients(),
             Handling::Message(m) => m.recipients(),
-            Handling::Typing(t) => Recipients::MembersExcept(t.user_id.clone()),
+            Handling::Receipt(r) => r.recipients(),
+            Handling::Typing(t) => typing::recipients(t),
         }
     }
 
     /// The kind of the updates.
     pub fn update_type(&self) -> UpdateType {
         match self {
-            Handling::Dialog(_) => UpdateType::Dialog,
-            Handling::Message(_) => UpdateType::Message,
+            Handling::Dialog(_) | Handling::Member(_) => UpdateType::Dialog,
+            Handling::Message(_) | Handling::Receipt(_) => UpdateType::Message,
             Handling::Typing(_) => UpdateType::Typing,
         }
     }
@@ -129,15 +142,16 @@ impl Handling {
     /// The kind of `user`'s update.
     pub fn update_type_for(&self, user: &UserId) -> UpdateType {
         match self {
-            Handling::Message(m) => m.update_type_for(user),
+            Handling::Receipt(r) => r.update_type_for(user),
             _ => self.update_type(),
         }
     }
 
     /// The message whose current state the updates carry, if any.
-    pub fn message(&self) -> Option<&message::MessageEvent> {
+    pub fn message_id(&self) -> Option<&chat3_sdk::MessageId> {
         match self {
-            Handling::Message(m) => Some(m),
+            Handling::Message(m) => Some(&m.message.message_id),
+            Handling::Receipt(r) => Some(r.message_id()),
             _ => None,
         }
     }
@@ -145,15 +159,14 @@ impl Handling {
     /// The dialog the event names in its payload (when the envelope does not).
     pub fn dialog_in_payload(&self) -> Option<&chat3_sdk::DialogId> {
         match self {
-            Handling::Message(m) => m.carried().map(|m| &m.dialog_id),
+            Handling::Message(m) => Some(&m.message.dialog_id),
             Handling::Typing(t) => Some(&t.dialog_id),
-            Handling::Dialog(_) => None,
+            _ => None,
         }
     }
 
     /// The update's `data` for `member`: the dialog as they see it, plus the family's sections.
-    /// `message` is the message's current state (the event's copy when it is gone), `mine` the
-    /// reactions `member` set on it.
+    /// `message` is the message's current state, `mine` the reactions `member` set on it.
     pub fn data(
         &self,
         dialog: &DialogDoc,
@@ -165,7 +178,9 @@ impl Handling {
         data.insert("dialog".into(), crate::state::dialog_view(dialog, member));
         match self {
             Handling::Dialog(d) => d.sections(&mut data, dialog, member),
-            Handling::Message(m) => m.sections(&mut data, dialog, member, message, mine),
+            Handling::Member(m) => m.sections(&mut data, dialog, member),
+            Handling::Message(m) => m.sections(&mut data, message, mine),
+            Handling::Receipt(r) => r.sections(&mut data, dialog, member, message, mine),
             Handling::Typing(t) => {
                 data.insert("typing".into(), serde_json::json!(t));
             }
@@ -173,11 +188,13 @@ impl Handling {
         Value::Object(data)
     }
 
-    /// What `user` receives when current state no longer has them in the dialog (see
-    /// [`dialog::DialogEvent::departed`]): their membership as it was and the data.
+    /// What `user` receives when current state no longer has them in the dialog: a former
+    /// member's update about the deletion, the removed user's about their removal. Their
+    /// membership as it was and the data; `None`: nothing (they left before the event).
     pub fn departed(&self, event: &EventEnvelope, user: &UserId) -> Option<(Member, Value)> {
         match self {
-            Handling::Dialog(d) => d.departed(event, user),
+            Handling::Dialog(d) => d.departed(user),
+            Handling::Member(m) => m.departed(event, user),
             _ => None,
         }
     }
