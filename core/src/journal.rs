@@ -70,10 +70,7 @@ impl Events {
         let Some(doc) = self.cursor.try_next().await? else {
             return Ok(None);
         };
-        let parsed = doc
-            .get_document("envelope")
-            .map_err(|e| e.to_string())
-            .and_then(|e| crate::plain::from_document(e).map_err(|e| e.to_string()));
+        let parsed = crate::outbox::envelope_of(&doc);
         Ok(Some(match parsed {
             Ok(event) => Some(event),
             Err(e) => {

@@ -35,6 +35,14 @@ fn outbox_doc(event: &EventEnvelope) -> crate::Result<Document> {
     })
 }
 
+/// The event of an outbox document (the read side of [`outbox_doc`]).
+pub(crate) fn envelope_of(doc: &Document) -> crate::Result<EventEnvelope> {
+    let envelope = doc
+        .get_document("envelope")
+        .map_err(|e| crate::Error::Internal(format!("outbox document without an envelope: {e}")))?;
+    crate::plain::from_document(envelope)
+}
+
 /// Inserts `event` into the outbox inside the caller's transaction.
 pub async fn stage(
     store: &Store,
@@ -303,9 +311,7 @@ impl Sweeper {
             .await?;
         let mut envelopes = Vec::with_capacity(pending.len());
         for doc in pending {
-            envelopes.push(crate::plain::from_document::<EventEnvelope>(
-                doc.get_document("envelope")?,
-            )?);
+            envelopes.push(envelope_of(&doc)?);
         }
         let published = publish_batch(&self.store, &self.bus, &envelopes).await;
         if published < envelopes.len() {
