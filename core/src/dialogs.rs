@@ -169,8 +169,7 @@ pub async fn update(
     }
     let store = &ctx.store;
     write::transact(ctx, Reply::Ok, async |s| {
-        let stored = load_in(store, s, tenant, dialog).await?;
-        let mut d = docs::DialogDoc::from_doc(&stored)?;
+        let mut d = docs::DialogDoc::from_doc(&load_in(store, s, tenant, dialog).await?)?;
         let mut changed = Vec::new();
         if let Some(name) = &req.name {
             if d.name.as_deref() != Some(name) {
@@ -191,7 +190,7 @@ pub async fn update(
                 changed.push(format!("meta.{k}"));
             }
         }
-        let meta = docs::meta(&doc! {"meta": d.meta.clone()});
+        let meta = docs::meta_of(&d.meta);
         crate::plain::check_meta("meta", &meta)?;
         if !changed.is_empty() {
             d.updated_at = now_ms();
@@ -204,11 +203,7 @@ pub async fn update(
                 .session(&mut *s)
                 .await?;
         }
-        let mut stored_now = stored.clone();
-        for (k, v) in d.to_doc() {
-            stored_now.insert(k, v);
-        }
-        let view = docs::dialog(&stored_now, &members_in(store, s, tenant, dialog).await?)?;
+        let view = docs::dialog(&d.to_doc(), &members_in(store, s, tenant, dialog).await?)?;
         if changed.is_empty() {
             return Ok(Staged::new(view, Vec::new()));
         }
@@ -234,8 +229,7 @@ pub async fn update(
 pub async fn delete(ctx: &Ctx, tenant: &TenantId, dialog: &DialogId) -> Result<DeletedDialog> {
     let store = &ctx.store;
     write::transact(ctx, Reply::Ok, async |s| {
-        let stored = load_in(store, s, tenant, dialog).await?;
-        let d = docs::DialogDoc::from_doc(&stored)?;
+        let d = docs::DialogDoc::from_doc(&load_in(store, s, tenant, dialog).await?)?;
         let members = members_in(store, s, tenant, dialog).await?;
         let members = members
             .iter()

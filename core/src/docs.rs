@@ -46,16 +46,16 @@ pub fn ts(d: &Document, key: &str) -> i64 {
     }
 }
 
-/// `meta` as JSON, read literally (see [`crate::plain`]).
+/// `meta` of a stored entity as JSON, read literally (see [`crate::plain`]).
 pub fn meta(d: &Document) -> Meta {
-    d.get_document("meta")
-        .ok()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), plain::to_json(v)))
-                .collect()
-        })
-        .unwrap_or_default()
+    d.get_document("meta").map(meta_of).unwrap_or_default()
+}
+
+/// A stored meta document as JSON, read literally.
+pub fn meta_of(m: &Document) -> Meta {
+    m.iter()
+        .map(|(k, v)| (k.clone(), plain::to_json(v)))
+        .collect()
 }
 
 /// Client meta, checked against the edge rules ([`plain::check_meta`]: 400 otherwise) and

@@ -11,7 +11,7 @@ use chat3_sdk::{
 use futures_util::TryStreamExt;
 
 use crate::docs::{self, DialogDoc, MemberDoc};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::events::{event, Actor};
 use crate::plain;
 use crate::store::{coll, scoped, Store};
@@ -130,17 +130,7 @@ pub async fn mark_all_read(
 ) -> Result<ReadState> {
     let store = &ctx.store;
     write::transact(ctx, Reply::Ok, async |s| {
-        let d = store
-            .coll(coll::DIALOGS)
-            .find_one(scoped(tenant, doc! {"dialogId": dialog.as_str()}))
-            .session(&mut *s)
-            .await?
-            .ok_or_else(|| {
-                Error::not_found(
-                    "dialog_not_found",
-                    format!("dialog '{dialog}' does not exist"),
-                )
-            })?;
+        let d = crate::dialogs::load_in(store, s, tenant, dialog).await?;
         let last_seq = docs::u(&d, "lastSeq") as i64;
         let count = docs::u(&d, "msgCount") as i64;
         let member_filter = scoped(
@@ -152,12 +142,7 @@ pub async fn mark_all_read(
             .find_one(member_filter.clone())
             .session(&mut *s)
             .await?
-            .ok_or_else(|| {
-                Error::not_found(
-                    "member_not_found",
-                    format!("user '{user}' is not a member of dialog '{dialog}'"),
-                )
-            })?;
+            .ok_or_else(|| crate::members::member_not_found(user, dialog))?;
         let state = ReadState {
             dialog_id: dialog.clone(),
             user_id: user.clone(),

@@ -32,7 +32,8 @@ pub const MAX_ADD: usize = dialogs::MAX_INITIAL_MEMBERS;
 /// How long a typing start holds without a new one.
 pub const TYPING_EXPIRES_MS: u64 = 5_000;
 
-fn not_a_member(user: &UserId, dialog: &DialogId) -> Error {
+/// 404 `member_not_found`: `user` is not a member of `dialog`.
+pub(crate) fn member_not_found(user: &UserId, dialog: &DialogId) -> Error {
     Error::not_found(
         "member_not_found",
         format!("user '{user}' is not a member of dialog '{dialog}'"),
@@ -179,7 +180,7 @@ pub async fn remove(
             .find_one(filter.clone())
             .session(&mut *s)
             .await?
-            .ok_or_else(|| not_a_member(user, dialog))?;
+            .ok_or_else(|| member_not_found(user, dialog))?;
         let member = MemberDoc::from_doc(&m)?;
         store
             .coll(coll::MEMBERS)

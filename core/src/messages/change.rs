@@ -31,6 +31,14 @@ fn not_found(id: &MessageId) -> Error {
     )
 }
 
+/// 404 `message_not_found` for a message of another dialog: never a write across dialogs.
+fn not_in(id: &MessageId, dialog: &chat3_sdk::DialogId) -> Error {
+    Error::not_found(
+        "message_not_found",
+        format!("message '{id}' is not in dialog '{dialog}'"),
+    )
+}
+
 /// 409 `message_deleted`: the message was deleted, so it cannot be edited or quoted.
 pub fn deleted(id: &MessageId) -> Error {
     Error::conflict("message_deleted", format!("message '{id}' was deleted"))
@@ -110,7 +118,7 @@ pub async fn edit(
         m.edited_at = Some(now);
         if let Some(meta) = &meta {
             set.insert("meta", meta.clone());
-            m.meta = docs::meta(&doc! {"meta": meta.clone()});
+            m.meta = docs::meta_of(meta);
         }
         store
             .coll(coll::MESSAGES)
@@ -229,17 +237,11 @@ pub(crate) async fn user_target(
     let Some(member) = member else {
         // 404 dialog_not_found first when there is no such dialog.
         crate::dialogs::load_in(store, s, tenant, dialog).await?;
-        return Err(Error::not_found(
-            "member_not_found",
-            format!("user '{user}' is not a member of dialog '{dialog}'"),
-        ));
+        return Err(crate::members::member_not_found(user, dialog));
     };
     let m = load_in(store, s, tenant, id).await?;
     if &m.message.dialog_id != dialog {
-        return Err(Error::not_found(
-            "message_not_found",
-            format!("message '{id}' is not in dialog '{dialog}'"),
-        ));
+        return Err(not_in(id, dialog));
     }
     if m.message.deleted_at.is_some() {
         return Err(deleted(id));
@@ -256,10 +258,7 @@ pub async fn in_dialog(
 ) -> Result<Message> {
     let m = get(store, tenant, id).await?;
     if &m.dialog_id != dialog {
-        return Err(Error::not_found(
-            "message_not_found",
-            format!("message '{id}' is not in dialog '{dialog}'"),
-        ));
+        return Err(not_in(id, dialog));
     }
     Ok(m)
 }
