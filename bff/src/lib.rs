@@ -114,6 +114,7 @@ pub async fn start_with_sms(
     let app_state = state.clone();
     let mut server = HttpServer::new(move || {
         App::new()
+            .wrap(actix_web::middleware::from_fn(routes::known_query))
             .wrap(TracingLogger::default())
             .app_data(app_state.clone())
             .configure(routes::configure)

@@ -54,6 +54,7 @@ pub async fn start(config: ApiConfig, shutdown: CancellationToken) -> anyhow::Re
             .app_data(web::QueryConfig::default().error_handler(error::query_error))
             .app_data(web::PathConfig::default().error_handler(error::path_error))
             .wrap(from_fn(idempotency::middleware))
+            .wrap(from_fn(middleware::known_query))
             .wrap(from_fn(middleware::deadline))
             .wrap(from_fn(middleware::rate_limit_headers))
             .wrap(from_fn(middleware::json_errors))

@@ -1,5 +1,5 @@
 //! Middleware around every route: the request deadline (503 instead of a hung request), the
-//! `X-RateLimit-*` headers, and the last line of the error contract: any error response that is
+//! `X-RateLimit-*` headers, unknown query parameters refused (400 `invalid_query`), and the last line of the error contract: any error response that is
 //! not JSON yet (a framework error no handler saw) is rewritten into the JSON error shape.
 
 use std::time::Duration;
@@ -45,6 +45,29 @@ pub async fn deadline(
             .into())
         }
     }
+}
+
+/// Refuses a query parameter the operation does not document (400 `invalid_query`) before the
+/// handler runs: a misspelt `filter` or a Chat3 parameter we do not have must not silently
+/// return unfiltered data. The documented parameters come from the spec the server serves.
+pub async fn known_query(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    if !req.query_string().is_empty() {
+        if let (Some(state), Some(template)) =
+            (req.app_data::<web::Data<AppState>>(), req.match_pattern())
+        {
+            let checked =
+                state
+                    .contract
+                    .check_query(req.method().as_str(), &template, req.query_string());
+            if let Err(message) = checked {
+                return Err(ApiError::bad_request("invalid_query", message).into());
+            }
+        }
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
 }
 
 /// Adds `X-RateLimit-Limit` / `X-RateLimit-Remaining` to authenticated responses.

@@ -29,15 +29,18 @@ pub enum BodyError {
     },
 }
 
-/// The request-body schemas of one spec, compiled, by (METHOD, path template).
+/// The request-body schemas of one spec, compiled, by (METHOD, path template), and the query
+/// parameters each operation documents.
 pub struct Contract {
     bodies: HashMap<(String, String), (Validator, Value)>,
+    queries: HashMap<(String, String), Vec<String>>,
 }
 
 impl std::fmt::Debug for Contract {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Contract")
             .field("bodies", &self.bodies.len())
+            .field("operations", &self.queries.len())
             .finish()
     }
 }
@@ -48,9 +51,24 @@ impl Contract {
         let doc: Value = serde_yaml::from_str(text)?;
         let components = doc.get("components").cloned().unwrap_or(Value::Null);
         let mut bodies = HashMap::new();
+        let mut queries = HashMap::new();
         let paths = doc.get("paths").and_then(Value::as_object);
         for (template, item) in paths.into_iter().flatten() {
+            let shared = item.get("parameters");
             for (method, op) in item.as_object().into_iter().flatten() {
+                if !HTTP_METHODS.contains(&method.as_str()) {
+                    continue;
+                }
+                let names = [shared, op.get("parameters")]
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_array)
+                    .flatten()
+                    .filter_map(|p| resolve(&doc, p))
+                    .filter(|p| p.get("in").and_then(Value::as_str) == Some("query"))
+                    .filter_map(|p| p.get("name").and_then(Value::as_str).map(str::to_owned))
+                    .collect();
+                queries.insert((method.to_ascii_uppercase(), template.clone()), names);
                 let Some(schema) = op.pointer("/requestBody/content/application~1json/schema")
                 else {
                     continue;
@@ -71,7 +89,39 @@ impl Contract {
                 );
             }
         }
-        Ok(Self { bodies })
+        Ok(Self { bodies, queries })
+    }
+
+    /// Checks that every parameter of `query` (a raw query string) is one the operation
+    /// `method template` documents. Operations the spec does not describe are not checked (the
+    /// router answers them). On refusal: the human text naming the parameter and the accepted
+    /// ones.
+    ///
+    /// Operational endpoints (`/health`, `/ready`, `/metrics`, `/api-docs/...`) are not
+    /// checked: probes and scrapers add parameters of their own (cache busters), and those
+    /// endpoints have no parameters that could be misread.
+    pub fn check_query(&self, method: &str, template: &str, query: &str) -> Result<(), String> {
+        let operational = !(template.starts_with("/api/") || template == "/ws");
+        if query.is_empty() || operational || template.starts_with("/api-docs/") {
+            return Ok(());
+        }
+        let Some(known) = self.queries.get(&(method.to_owned(), template.to_owned())) else {
+            return Ok(());
+        };
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let raw = pair.split_once('=').map_or(pair, |(k, _)| k);
+            let name = decode_component(raw);
+            if !known.iter().any(|k| *k == name) {
+                let accepted = if known.is_empty() {
+                    "this route takes no query parameters".to_owned()
+                } else {
+                    format!("this route takes: {}", known.join(", "))
+                };
+                let shown: String = name.chars().take(100).collect();
+                return Err(format!("unknown query parameter {shown:?}; {accepted}"));
+            }
+        }
+        Ok(())
     }
 
     /// Parses `bytes` as the body of `method template` and checks it against the contract, then
@@ -107,6 +157,44 @@ impl Contract {
             details: json!([{"at": "/", "problem": e.to_string()}]),
         })
     }
+}
+
+/// The keys of a path item that are operations.
+const HTTP_METHODS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+/// A parameter object, following one local `$ref` (`#/components/parameters/...`).
+fn resolve<'a>(doc: &'a Value, p: &'a Value) -> Option<&'a Value> {
+    match p.get("$ref").and_then(Value::as_str) {
+        Some(r) => doc.pointer(r.strip_prefix('#')?),
+        None => Some(p),
+    }
+}
+
+/// A query-string component with `+` and `%XX` decoded (invalid escapes kept as written).
+fn decode_component(raw: &str) -> String {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Where and what is wrong, for humans. A pattern says little to a reader, so a pattern failure
@@ -218,6 +306,52 @@ components:
             description: A label is lowercase.
             pattern: "^[a-z]+$"
 "##;
+
+    #[test]
+    fn query_parameters_are_the_documented_ones() {
+        let spec = r##"
+openapi: 3.1.0
+paths:
+  /health:
+    get: {}
+  /api/things:
+    parameters:
+      - { name: X-Tenant-ID, in: header }
+    get:
+      parameters:
+        - $ref: "#/components/parameters/Page"
+        - { name: filter, in: query }
+    delete: {}
+components:
+  parameters:
+    Page: { name: page, in: query }
+"##;
+        let c = Contract::from_yaml(spec).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.check_query("GET", "/api/things", ""), Ok(()));
+        assert_eq!(
+            c.check_query("GET", "/api/things", "page=2&filter=(a%2Ceq%2C1)"),
+            Ok(())
+        );
+        assert_eq!(c.check_query("GET", "/api/things", "%70age=2"), Ok(()));
+        assert_eq!(
+            c.check_query("GET", "/api/things", "page=1&sort=x"),
+            Err("unknown query parameter \"sort\"; this route takes: page, filter".to_owned())
+        );
+        assert_eq!(
+            c.check_query("GET", "/api/things", "X-Tenant-ID=a"),
+            Err(
+                "unknown query parameter \"X-Tenant-ID\"; this route takes: page, filter"
+                    .to_owned()
+            )
+        );
+        assert_eq!(
+            c.check_query("DELETE", "/api/things", "x"),
+            Err("unknown query parameter \"x\"; this route takes no query parameters".to_owned())
+        );
+        assert_eq!(c.check_query("GET", "/api/other", "x=1"), Ok(()));
+        assert_eq!(c.check_query("GET", "/health", "_=1"), Ok(()));
+        assert!(c.check_query("GET", "/api/things", "%zz=1").is_err());
+    }
 
     #[derive(Debug, serde::Deserialize, PartialEq)]
     struct Thing {

@@ -156,6 +156,20 @@ fn cases(spec: &Spec, method: &str, template: &str, valid: &BTreeMap<&str, Strin
             _ => {}
         }
     }
+    // A parameter the operation does not document is refused, never ignored (operational
+    // endpoints outside `/api` take whatever probes add).
+    let unknowns = if template.starts_with("/api/") {
+        &["zzz=1", "%24where=1", "filter[x]=1", "Page=1"][..]
+    } else {
+        &[]
+    };
+    for unknown in unknowns {
+        out.push(Case {
+            what: format!("unknown query {unknown}"),
+            path: format!("{}?{unknown}", fill(None)),
+            body: body.clone(),
+        });
+    }
     if let (Some(props), Some(valid_body)) = (spec.body_properties(method, template), &body) {
         for whole in [json!([]), json!("x"), json!(null), json!(5), deep(200)] {
             out.push(Case {

@@ -5,7 +5,12 @@ mod auth;
 mod health;
 mod ws;
 
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
 use actix_web::web;
+
+use crate::state::AppState;
 
 use crate::error::{method_not_allowed, not_found, query_error};
 
@@ -19,6 +24,28 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/auth/verify-code"),
     ("GET", "/ws"),
 ];
+
+/// Refuses a query parameter the operation does not document in `openapi/bff.yaml` (400
+/// `validation_error`) before the handler runs.
+pub async fn known_query(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    if !req.query_string().is_empty() {
+        if let (Some(state), Some(template)) =
+            (req.app_data::<web::Data<AppState>>(), req.match_pattern())
+        {
+            let checked =
+                state
+                    .contract
+                    .check_query(req.method().as_str(), &template, req.query_string());
+            if let Err(message) = checked {
+                return Err(crate::error::ApiError::validation(message).into());
+            }
+        }
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
 
 /// Largest JSON body accepted.
 pub const JSON_LIMIT: usize = 16 * 1024;
