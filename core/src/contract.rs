@@ -111,7 +111,7 @@ impl Contract {
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let raw = pair.split_once('=').map_or(pair, |(k, _)| k);
             let name = decode_component(raw);
-            if !known.iter().any(|k| *k == name) {
+            if !known.contains(&name) {
                 let accepted = if known.is_empty() {
                     "this route takes no query parameters".to_owned()
                 } else {
