@@ -5,6 +5,7 @@ use bson::{doc, Document};
 use chat3_sdk::events::{DialogChanged, DialogDeleted};
 use chat3_sdk::{
     CreateDialog, DeletedDialog, Dialog, DialogId, Page, Pagination, TenantId, UpdateDialog,
+    UserId, UserType,
 };
 use futures_util::TryStreamExt;
 use mongodb::ClientSession;
@@ -12,6 +13,7 @@ use mongodb::ClientSession;
 use crate::docs;
 use crate::error::{Error, Result};
 use crate::events::{event, Actor};
+use crate::filter::{self, Field, Kind, ListQuery, Resource};
 use crate::ids::{self, now_ms};
 use crate::store::{coll, scoped, tenant_filter, Store};
 use crate::write::{self, Reply, Staged};
@@ -89,7 +91,10 @@ pub async fn create(ctx: &Ctx, tenant: &TenantId, req: &CreateDialog) -> Result<
         },
     );
     let store = &ctx.store;
+    let listed: Vec<(&UserId, &UserType)> =
+        members.iter().map(|m| (&m.user_id, &m.user_type)).collect();
     write::transact(ctx, Reply::Created, async |s| {
+        let new_users = crate::users::ensure_in(store, s, tenant, &listed, now).await?;
         store
             .coll(coll::DIALOGS)
             .insert_one(dialog_doc.clone())
@@ -100,7 +105,9 @@ pub async fn create(ctx: &Ctx, tenant: &TenantId, req: &CreateDialog) -> Result<
             .insert_many(member_docs.clone())
             .session(&mut *s)
             .await?;
-        Ok(Staged::new(dialog.clone(), vec![event.clone()]))
+        let mut events = new_users;
+        events.push(event.clone());
+        Ok(Staged::new(dialog.clone(), events))
     })
     .await
 }
@@ -177,21 +184,10 @@ pub async fn update(
                 changed.push("name".to_owned());
             }
         }
-        for (k, v) in req.meta.iter().flatten() {
-            let differs = if v.is_null() {
-                d.meta.remove(k).is_some()
-            } else {
-                let b = crate::plain::to_bson(v);
-                let differs = d.meta.get(k) != Some(&b);
-                d.meta.insert(k.clone(), b);
-                differs
-            };
-            if differs {
-                changed.push(format!("meta.{k}"));
-            }
+        if let Some(patch) = &req.meta {
+            changed.extend(docs::merge_meta(&mut d.meta, patch)?);
         }
         let meta = docs::meta_of(&d.meta);
-        crate::plain::check_meta("meta", &meta)?;
         if !changed.is_empty() {
             d.updated_at = now_ms();
             store
@@ -293,19 +289,98 @@ pub async fn get(store: &Store, tenant: &TenantId, dialog: &DialogId) -> Result<
     docs::dialog(&d, &members)
 }
 
-/// The tenant's dialogs, most recently active first.
+/// What `GET /api/dialogs` may filter and sort by. `dialogId`, `createdAt` and `updatedAt`
+/// are indexed; the others scan the tenant's dialogs under [`filter::SCAN_MAX_TIME`].
+pub const LIST: Resource = Resource {
+    name: "dialogs",
+    fields: &[
+        Field {
+            name: "dialogId",
+            path: "dialogId",
+            kind: Kind::Str,
+            indexed: true,
+        },
+        Field {
+            name: "name",
+            path: "name",
+            kind: Kind::Str,
+            indexed: false,
+        },
+        Field {
+            name: "createdBy",
+            path: "createdBy",
+            kind: Kind::Str,
+            indexed: false,
+        },
+        Field {
+            name: "createdAt",
+            path: "createdAt",
+            kind: Kind::Int,
+            indexed: true,
+        },
+        Field {
+            name: "updatedAt",
+            path: "updatedAt",
+            kind: Kind::Int,
+            indexed: true,
+        },
+        Field {
+            name: "lastSeq",
+            path: "lastSeq",
+            kind: Kind::Int,
+            indexed: false,
+        },
+        Field {
+            name: "messageCount",
+            path: "msgCount",
+            kind: Kind::Int,
+            indexed: false,
+        },
+        Field {
+            name: "membersCount",
+            path: "membersCount",
+            kind: Kind::Int,
+            indexed: false,
+        },
+    ],
+    meta: Some("meta"),
+    sorts: &[("updatedAt", "updatedAt"), ("createdAt", "createdAt")],
+};
+
+/// The tenant's dialogs matching `q`, most recently active first unless `q` orders them.
 #[tracing::instrument(skip_all, fields(tenant = %tenant))]
-pub async fn list(store: &Store, tenant: &TenantId, page: u64, limit: u64) -> Result<Page<Dialog>> {
+pub async fn list(
+    store: &Store,
+    tenant: &TenantId,
+    q: &ListQuery,
+    page: u64,
+    limit: u64,
+) -> Result<Page<Dialog>> {
     let c = store.coll(coll::DIALOGS);
-    let total = c.count_documents(tenant_filter(tenant)).await?;
-    let dialogs: Vec<Document> = c
-        .find(tenant_filter(tenant))
-        .sort(doc! {"updatedAt": -1, "dialogId": -1})
+    let query = q.within(tenant_filter(tenant));
+    let mut order = if q.sort.is_empty() {
+        doc! {"updatedAt": -1}
+    } else {
+        q.sort.clone()
+    };
+    order.insert("dialogId", -1);
+    let mut count = c.count_documents(query.clone());
+    let mut find = c
+        .find(query)
+        .sort(order)
         .skip((page - 1) * limit)
-        .limit(limit as i64)
-        .await?
+        .limit(limit as i64);
+    if let Some(t) = q.max_time() {
+        count = count.max_time(t);
+        find = find.max_time(t);
+    }
+    let total = count.await.map_err(filter::bounded)?;
+    let dialogs: Vec<Document> = find
+        .await
+        .map_err(filter::bounded)?
         .try_collect()
-        .await?;
+        .await
+        .map_err(filter::bounded)?;
     let ids: Vec<&str> = dialogs
         .iter()
         .filter_map(|d| d.get_str("dialogId").ok())

@@ -58,6 +58,28 @@ pub fn meta_of(m: &Document) -> Meta {
         .collect()
 }
 
+/// Merges `patch` into stored meta (a key given as `null` is removed, the others set) and
+/// returns the keys that changed, as `meta.<key>`. The result is checked against the size rules
+/// (400 when the merged meta is too large).
+pub fn merge_meta(meta: &mut Document, patch: &Meta) -> Result<Vec<String>> {
+    let mut changed = Vec::new();
+    for (k, v) in patch {
+        let differs = if v.is_null() {
+            meta.remove(k).is_some()
+        } else {
+            let b = plain::to_bson(v);
+            let differs = meta.get(k) != Some(&b);
+            meta.insert(k.clone(), b);
+            differs
+        };
+        if differs {
+            changed.push(format!("meta.{k}"));
+        }
+    }
+    plain::check_meta("meta", &meta_of(meta))?;
+    Ok(changed)
+}
+
 /// Client meta, checked against the edge rules ([`plain::check_meta`]: 400 otherwise) and
 /// stored literally.
 pub fn meta_doc(meta: Option<&Meta>) -> Result<Document> {
@@ -478,9 +500,101 @@ impl MemberDoc {
     }
 }
 
+/// A stored user (collection `users`, one per (tenant, userId)).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserDoc {
+    /// Tenant.
+    pub tenant_id: chat3_sdk::TenantId,
+    /// The user.
+    pub user_id: chat3_sdk::UserId,
+    /// Their type.
+    pub user_type: chat3_sdk::UserType,
+    /// Display name.
+    pub name: Option<String>,
+    /// Metadata, stored literally.
+    pub meta: Document,
+    /// Created.
+    pub created_at: i64,
+    /// Last changed.
+    pub updated_at: i64,
+}
+
+impl UserDoc {
+    /// A new user at `now`.
+    pub fn created(
+        tenant_id: &chat3_sdk::TenantId,
+        user_id: &chat3_sdk::UserId,
+        user_type: &chat3_sdk::UserType,
+        now: i64,
+    ) -> Self {
+        Self {
+            tenant_id: tenant_id.clone(),
+            user_id: user_id.clone(),
+            user_type: user_type.clone(),
+            name: None,
+            meta: Document::new(),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// Reads a stored user.
+    pub fn from_doc(d: &Document) -> Result<Self> {
+        Ok(Self {
+            tenant_id: parse(d, "tenantId")?,
+            user_id: parse(d, "userId")?,
+            user_type: d
+                .get_str("type")
+                .ok()
+                .and_then(|t| t.parse().ok())
+                .unwrap_or_default(),
+            name: d.get_str("name").ok().map(str::to_owned),
+            meta: d.get_document("meta").cloned().unwrap_or_default(),
+            created_at: ts(d, "createdAt"),
+            updated_at: ts(d, "updatedAt"),
+        })
+    }
+
+    /// The document as stored.
+    pub fn to_doc(&self) -> Document {
+        bson::doc! {
+            "tenantId": self.tenant_id.as_str(),
+            "userId": self.user_id.as_str(),
+            "type": self.user_type.as_str(),
+            "name": self.name.as_deref(),
+            "meta": self.meta.clone(),
+            "createdAt": self.created_at,
+            "updatedAt": self.updated_at,
+        }
+    }
+
+    /// The user in the API's shape.
+    pub fn view(&self) -> chat3_sdk::User {
+        chat3_sdk::User {
+            user_id: self.user_id.clone(),
+            user_type: self.user_type.clone(),
+            name: self.name.clone(),
+            meta: meta_of(&self.meta),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_user_reads_back_as_written() {
+        let t = "acme".parse().unwrap_or_else(|e| panic!("{e}"));
+        let u = "alice".parse().unwrap_or_else(|e| panic!("{e}"));
+        let mut user =
+            UserDoc::created(&t, &u, &"bot".parse().unwrap_or_else(|e| panic!("{e}")), 7);
+        user.name = Some("Alice".into());
+        user.meta = bson::doc! {"k": [1, "x"]};
+        assert_eq!(UserDoc::from_doc(&user.to_doc()).ok(), Some(user));
+    }
 
     #[test]
     fn a_membership_reads_back_as_written() {

@@ -8,6 +8,7 @@ pub mod dialogs;
 pub mod docs;
 pub mod error;
 pub mod events;
+pub mod filter;
 pub mod idempotency;
 pub mod ids;
 pub mod inbox;
@@ -27,6 +28,7 @@ pub mod telemetry;
 pub mod tenants;
 pub mod testing;
 pub mod updates;
+pub mod users;
 pub mod write;
 
 pub use error::{Error, Result};

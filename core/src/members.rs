@@ -132,6 +132,9 @@ pub async fn add(
         if joined.is_empty() {
             return Ok(Staged::new(change, Vec::new()).with_status(200));
         }
+        let listed: Vec<(&UserId, &chat3_sdk::UserType)> =
+            joined.iter().map(|m| (&m.user_id, &m.user_type)).collect();
+        let mut events = crate::users::ensure_in(store, s, tenant, &listed, now).await?;
         store
             .coll(coll::MEMBERS)
             .insert_many(joined.iter().map(MemberDoc::to_doc))
@@ -154,7 +157,8 @@ pub async fn add(
                 members: change.added.clone(),
             },
         );
-        Ok(Staged::new(change, vec![e]).with_status(201))
+        events.push(e);
+        Ok(Staged::new(change, events).with_status(201))
     })
     .await
 }
@@ -168,8 +172,21 @@ pub async fn remove(
     dialog: &DialogId,
     user: &UserId,
 ) -> Result<RemovedMember> {
+    remove_with(ctx, tenant, dialog, user, Reply::Ok, false).await
+}
+
+/// [`remove`] as one step of deleting the user (`user_deleted`: the event says so, and the
+/// user gets no update about it) or of another multi-step write (`reply`).
+pub(crate) async fn remove_with(
+    ctx: &Ctx,
+    tenant: &TenantId,
+    dialog: &DialogId,
+    user: &UserId,
+    reply: Reply,
+    user_deleted: bool,
+) -> Result<RemovedMember> {
     let store = &ctx.store;
-    write::transact(ctx, Reply::Ok, async |s| {
+    write::transact(ctx, reply, async |s| {
         let d = DialogDoc::from_doc(&load_in(store, s, tenant, dialog).await?)?;
         let filter = scoped(
             tenant,
@@ -206,6 +223,7 @@ pub async fn remove(
                 name: d.name.clone(),
                 last_seq: d.last_seq,
                 removed_at: now,
+                user_deleted,
             },
         );
         Ok(Staged::new(

@@ -125,7 +125,11 @@ impl Store {
             ),
             (
                 coll::USERS,
-                vec![idx(doc! {"tenantId": 1, "userId": 1}, Some(unique()))],
+                vec![
+                    idx(doc! {"tenantId": 1, "userId": 1}, Some(unique())),
+                    // `GET /api/users?sort=(createdAt,...)` and filters on it.
+                    idx(doc! {"tenantId": 1, "createdAt": 1}, None),
+                ],
             ),
             (
                 coll::DIALOGS,
@@ -134,6 +138,9 @@ impl Store {
                     // Covers the sends' conditional write (`lastSeq` as read); see
                     // `docs/write-path.md`, "Every filter on an index".
                     idx(doc! {"tenantId": 1, "dialogId": 1, "lastSeq": 1}, None),
+                    // `GET /api/dialogs`: most recently active first, and sorts on it.
+                    idx(doc! {"tenantId": 1, "updatedAt": -1, "dialogId": -1}, None),
+                    idx(doc! {"tenantId": 1, "createdAt": -1}, None),
                 ],
             ),
             (

@@ -24,6 +24,10 @@ pub enum Reply {
     Created,
     /// 200 with `{data}`.
     Ok,
+    /// An intermediate step of a write made of several transactions (deleting a user removes
+    /// them from each dialog in its own transaction): no reply is recorded; the last step
+    /// records it, and a retry after a crash runs the remaining steps.
+    Step,
     /// A fixed reply instead of `{data}`: for results that must not be stored (secrets).
     Fixed {
         /// HTTP status.
@@ -37,7 +41,7 @@ impl Reply {
     fn render<T: Serialize>(&self, value: &T) -> Result<(u16, String)> {
         let (status, body) = match self {
             Reply::Created => (201, serde_json::to_string(&Data::new(value))),
-            Reply::Ok => (200, serde_json::to_string(&Data::new(value))),
+            Reply::Ok | Reply::Step => (200, serde_json::to_string(&Data::new(value))),
             Reply::Fixed { status, body } => (*status, serde_json::to_string(body)),
         };
         body.map(|b| (status, b))
@@ -115,9 +119,11 @@ where
             for event in &staged.events {
                 outbox::stage(store, &mut session, event).await?;
             }
-            let (status, text) = reply.render(&staged.value).map_err(Error::into_txn)?;
-            let status = staged.status.unwrap_or(status);
-            idempotency::record_in(store, &mut session, status, &text).await?;
+            if !matches!(reply, Reply::Step) {
+                let (status, text) = reply.render(&staged.value).map_err(Error::into_txn)?;
+                let status = staged.status.unwrap_or(status);
+                idempotency::record_in(store, &mut session, status, &text).await?;
+            }
             Ok(staged)
         }
         .await;

@@ -304,6 +304,12 @@ impl Client {
             .await
     }
 
+    /// `GET /api/dialogs?page=&limit=&filter=&sort=`.
+    pub async fn find_dialogs(&self, params: &ListParams) -> Result<Page<Dialog>, Error> {
+        self.get(&format!("/api/dialogs?{}", query_string(params)))
+            .await
+    }
+
     /// `GET /api/dialogs/{id}`.
     pub async fn get_dialog(&self, dialog: &DialogId) -> Result<Dialog, Error> {
         Ok(self
@@ -353,6 +359,46 @@ impl Client {
         let path = format!("/api/dialogs/{dialog}");
         Ok(self
             .send::<Data<DeletedDialog>>(self.request(Method::DELETE, &path))
+            .await?
+            .data)
+    }
+
+    /// `POST /api/users`.
+    pub async fn create_user(&self, req: &CreateUser) -> Result<User, Error> {
+        Ok(self
+            .send::<Data<User>>(self.request(Method::POST, "/api/users").json(req))
+            .await?
+            .data)
+    }
+
+    /// `GET /api/users?page=&limit=&filter=&sort=`.
+    pub async fn list_users(&self, params: &ListParams) -> Result<Page<User>, Error> {
+        self.get(&format!("/api/users?{}", query_string(params)))
+            .await
+    }
+
+    /// `GET /api/users/{id}`.
+    pub async fn get_user(&self, user: &UserId) -> Result<User, Error> {
+        Ok(self
+            .get::<Data<User>>(&format!("/api/users/{}", encode_path(user.as_str())))
+            .await?
+            .data)
+    }
+
+    /// `PUT /api/users/{id}`.
+    pub async fn update_user(&self, user: &UserId, req: &UpdateUser) -> Result<User, Error> {
+        let path = format!("/api/users/{}", encode_path(user.as_str()));
+        Ok(self
+            .send::<Data<User>>(self.request(Method::PUT, &path).json(req))
+            .await?
+            .data)
+    }
+
+    /// `DELETE /api/users/{id}`.
+    pub async fn delete_user(&self, user: &UserId) -> Result<DeletedUser, Error> {
+        let path = format!("/api/users/{}", encode_path(user.as_str()));
+        Ok(self
+            .send::<Data<DeletedUser>>(self.request(Method::DELETE, &path))
             .await?
             .data)
     }
@@ -623,7 +669,10 @@ fn query_string<Q: Serialize>(query: &Q) -> String {
         .and_then(|v| v.as_object().cloned())
         .map(|o| {
             o.iter()
-                .map(|(k, v)| format!("{k}={v}"))
+                .map(|(k, v)| match v {
+                    Value::String(text) => format!("{k}={}", encode_path(text)),
+                    other => format!("{k}={other}"),
+                })
                 .collect::<Vec<_>>()
                 .join("&")
         })

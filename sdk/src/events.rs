@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::ids::{DialogId, MessageId, UserId};
-use crate::types::{Dialog, EventEnvelope, Member, Message, Meta, TypingState};
+use crate::types::{Dialog, EventEnvelope, Member, Message, Meta, TypingState, User};
 
 macro_rules! event_types {
     ($( $(#[$doc:meta])* $variant:ident = $name:literal, entity $entity:literal; )*) => {
@@ -234,6 +234,10 @@ pub struct MemberRemoved {
     pub last_seq: u64,
     /// When.
     pub removed_at: i64,
+    /// Removed because the user was deleted (`DELETE /api/users/{u}`): their own feed goes
+    /// with them, so they get no update about it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub user_deleted: bool,
 }
 
 impl Payload for MemberRemoved {
@@ -387,4 +391,44 @@ mod tests {
             "\"poll.vote\""
         );
     }
+}
+
+/// `data` of `user.add`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserAdded {
+    /// The user as created.
+    pub user: User,
+}
+
+impl Payload for UserAdded {
+    const TYPE: EventType = EventType::UserAdd;
+}
+
+/// `data` of `user.changed`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserChanged {
+    /// The user after the change.
+    pub user: User,
+    /// What changed: `type`, `name`, `meta.<key>`.
+    pub changed: Vec<String>,
+}
+
+impl Payload for UserChanged {
+    const TYPE: EventType = EventType::UserChanged;
+}
+
+/// `data` of `user.remove`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserRemoved {
+    /// The user as it was.
+    pub user: User,
+    /// When it was removed.
+    pub removed_at: i64,
+}
+
+impl Payload for UserRemoved {
+    const TYPE: EventType = EventType::UserRemove;
 }

@@ -746,4 +746,121 @@ pub struct MessageQuery {
     /// Only messages with a larger seq (oldest first).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub after_seq: Option<u64>,
+    /// Only messages matching this filter (`(senderId,eq,alice)&(type,eq,internal.text)`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
+    /// Page mode's order: `(seq,desc)` (the default) or `(seq,asc)`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sort: Option<String>,
+}
+
+/// `?page=&limit=&filter=&sort=` of the lists that filter (grammar: the spec's `Filter`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListParams {
+    /// 1-based page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<u64>,
+    /// Page size, at most 100.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
+    /// `(field,op,value)` conditions joined by `&` / `|`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
+    /// `(field,asc|desc)`, up to three.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sort: Option<String>,
+}
+
+/// A user of a tenant: `GET /api/users/{u}` and the lists. Created explicitly
+/// (`POST /api/users`) or when first added to a dialog.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    /// The user's id (the integrator's own).
+    pub user_id: UserId,
+    /// `user`, `bot`, `contact` or a custom `[a-z0-9_-]` type.
+    #[serde(rename = "type")]
+    pub user_type: UserType,
+    /// Display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Metadata.
+    #[serde(default)]
+    pub meta: Meta,
+    /// When the user was created.
+    pub created_at: i64,
+    /// When the user last changed.
+    pub updated_at: i64,
+}
+
+/// `POST /api/users`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateUser {
+    /// The user's id.
+    pub user_id: UserId,
+    /// The type; `user` when omitted.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub user_type: Option<UserType>,
+    /// Display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Metadata.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<Meta>,
+}
+
+/// `PUT /api/users/{u}`: the fields given change, the others stay (Chat3's semantics).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateUser {
+    /// The new type.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub user_type: Option<UserType>,
+    /// The new name; `null` removes it.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::types::nullable"
+    )]
+    pub name: Option<Option<String>>,
+    /// Keys to set; a key with `null` is removed. Other keys stay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<Meta>,
+}
+
+/// `DELETE /api/users/{u}` response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeletedUser {
+    /// The user.
+    pub user_id: UserId,
+    /// Whether a user was deleted (`false`: there was none; deleting is idempotent).
+    pub deleted: bool,
+    /// The dialogs they were removed from by this call.
+    pub removed_from: Vec<DialogId>,
+}
+
+/// A field that distinguishes "absent" (`None`) from "`null`" (`Some(None)`).
+pub mod nullable {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    /// Serializes `Some(None)` as `null`.
+    pub fn serialize<T: Serialize, S: Serializer>(
+        v: &Option<Option<T>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(inner) => inner.serialize(s),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// A present field: `null` → `Some(None)`, a value → `Some(Some(v))`.
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
+        Ok(Some(Option::deserialize(d)?))
+    }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chat3_sdk::client::{Client, RawResponse};
-use chat3_sdk::Update;
+use chat3_sdk::{Update, UpdateType};
 use serde_json::{json, Value};
 
 use crate::openapi::Spec;
@@ -111,8 +111,25 @@ impl Checked {
             .clone()
     }
 
-    /// The user's stored updates once there are at least `n` (polls for up to 20 s).
+    /// The user's stored updates about their dialogs once there are at least `n` (polls for up
+    /// to 20 s). Their own `user` updates (`user.add` when joining created them, ...) are left
+    /// out: the users tests read those with [`Checked::all_updates_of`].
     pub async fn updates_of(&self, who: &str, n: usize) -> Vec<Update> {
+        let user = crate::fixtures::user(who);
+        crate::eventually(
+            Duration::from_secs(20),
+            &format!("{n} dialog updates of {who}"),
+            || async {
+                let mut p = self.client.user_updates(&user, 0, 100).await.ok()?.data;
+                p.retain(|u| u.update_type != UpdateType::User);
+                (p.len() >= n).then_some(p)
+            },
+        )
+        .await
+    }
+
+    /// All the user's stored updates once there are at least `n` (polls for up to 20 s).
+    pub async fn all_updates_of(&self, who: &str, n: usize) -> Vec<Update> {
         let user = crate::fixtures::user(who);
         crate::eventually(
             Duration::from_secs(20),

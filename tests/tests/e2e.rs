@@ -40,14 +40,15 @@ async fn every_member_gets_sequenced_updates_through_the_api() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
 
-    // bob: dialog.create (1), message.create (2), dialog.read (3); alice: 1 and 2.
-    let bob_updates = eventually(Duration::from_secs(20), "bob's three updates", || async {
+    // bob: user.add (1: he was created by joining), dialog.create (2), message.create (3),
+    // dialog.read (4); alice: 1 to 3.
+    let bob_updates = eventually(Duration::from_secs(20), "bob's four updates", || async {
         let p = c.user_updates(&bob, 0, 100).await.ok()?;
-        (p.data.len() == 3).then_some(p)
+        (p.data.len() == 4).then_some(p)
     })
     .await;
     let seqs: Vec<_> = bob_updates.data.iter().map(|u| u.seq).collect();
-    assert_eq!(seqs, vec![Some(1), Some(2), Some(3)]);
+    assert_eq!(seqs, vec![Some(1), Some(2), Some(3), Some(4)]);
     let types: Vec<_> = bob_updates
         .data
         .iter()
@@ -56,23 +57,24 @@ async fn every_member_gets_sequenced_updates_through_the_api() {
     assert_eq!(
         types,
         vec![
+            EventType::UserAdd,
             EventType::DialogCreate,
             EventType::MessageCreate,
             EventType::DialogRead
         ]
     );
-    let msg_update = &bob_updates.data[1];
+    let msg_update = &bob_updates.data[2];
     assert_eq!(
         msg_update.data["message"]["messageId"],
         serde_json::json!(m.message_id)
     );
-    assert_eq!(bob_updates.head_seq, 3);
-    let alice_updates = eventually(Duration::from_secs(20), "alice's two updates", || async {
+    assert_eq!(bob_updates.head_seq, 4);
+    let alice_updates = eventually(Duration::from_secs(20), "alice's three updates", || async {
         let p = c.user_updates(&alice, 0, 100).await.ok()?;
-        (p.data.len() == 2).then_some(p)
+        (p.data.len() == 3).then_some(p)
     })
     .await;
-    assert_eq!(alice_updates.data[1].seq, Some(2));
+    assert_eq!(alice_updates.data[2].seq, Some(3));
     // Paging by since.
     let after_one = c
         .user_updates(&bob, 1, 1)
@@ -111,12 +113,12 @@ async fn a_logged_in_user_sees_messages_live_and_resumes_without_duplicates() {
         .unwrap_or_else(|e| panic!("{e}"));
 
     let mut ws = connect(&stack, &session.token, Some(0)).await;
-    // Replay brings the dialog.create update (seq 1).
+    // Replay brings my user.add (seq 1, only as chat3:update) and the dialog.create (seq 2).
     let first = frames_until_quiet(&mut ws, Duration::from_secs(3)).await;
     assert!(
         first
             .iter()
-            .any(|f| f.event == "dialog:update" && f.seq == Some(1)),
+            .any(|f| f.event == "dialog:update" && f.seq == Some(2)),
         "{first:?}"
     );
 
@@ -132,12 +134,12 @@ async fn a_logged_in_user_sees_messages_live_and_resumes_without_duplicates() {
             break f;
         }
     };
-    assert_eq!(live.seq, Some(2));
+    assert_eq!(live.seq, Some(3));
     assert_eq!(live.data["message"]["content"], "live one");
     assert_eq!(live.data["dialog"]["unreadCount"], 1);
     drop(ws);
 
-    // Missed while disconnected: two messages. Resume from seq 2 gets exactly those, once each.
+    // Missed while disconnected: two messages. Resume from seq 3 gets exactly those, once each.
     c.send_message(&d.dialog_id, &text("friend", "missed 1"))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -148,12 +150,12 @@ async fn a_logged_in_user_sees_messages_live_and_resumes_without_duplicates() {
         Duration::from_secs(20),
         "the missed updates to be stored",
         || async {
-            let p = c.user_updates(&me, 2, 10).await.ok()?;
+            let p = c.user_updates(&me, 3, 10).await.ok()?;
             (p.data.len() == 2).then_some(())
         },
     )
     .await;
-    let mut ws = connect(&stack, &session.token, Some(2)).await;
+    let mut ws = connect(&stack, &session.token, Some(3)).await;
     let resumed = frames_until_quiet(&mut ws, Duration::from_secs(3)).await;
     let new_msgs: Vec<_> = resumed
         .iter()
@@ -171,8 +173,8 @@ async fn a_logged_in_user_sees_messages_live_and_resumes_without_duplicates() {
     assert_eq!(
         new_msgs,
         vec![
-            (Some(3), "missed 1".to_owned()),
-            (Some(4), "missed 2".to_owned())
+            (Some(4), "missed 1".to_owned()),
+            (Some(5), "missed 2".to_owned())
         ]
     );
     let raw_seqs: Vec<_> = resumed
@@ -180,7 +182,7 @@ async fn a_logged_in_user_sees_messages_live_and_resumes_without_duplicates() {
         .filter(|f| f.event == "chat3:update")
         .map(|f| f.seq)
         .collect();
-    assert_eq!(raw_seqs, vec![Some(3), Some(4)]);
+    assert_eq!(raw_seqs, vec![Some(4), Some(5)]);
     stack.stop().await;
 }
 

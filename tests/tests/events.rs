@@ -12,7 +12,13 @@ use serde_json::json;
 #[tokio::test]
 async fn posting_a_message_publishes_exactly_the_documented_envelope() {
     let api = TestApi::start("evt").await;
-    let mut q = TestQueue::bind(&api.amqp.url, &api.amqp.events_exchange, &["#"]).await;
+    // (Joining also creates alice and bob: their `user.add` events are the users tests' part.)
+    let mut q = TestQueue::bind(
+        &api.amqp.url,
+        &api.amqp.events_exchange,
+        &["dialog.#", "message.#"],
+    )
+    .await;
     let (tenant, c) = api.tenant("tnt").await;
     let d = c
         .create_dialog(&dialog_of(&["alice", "bob"]))

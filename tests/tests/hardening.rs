@@ -139,7 +139,8 @@ async fn accepted_meta_reads_back_as_the_same_json_in_reads_events_updates_and_f
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let mut ws = connect(&stack, &session.token, Some(0)).await;
-    frame_with(&mut ws, "dialog:update", 1, WAIT).await;
+    // (seq 1 is my own user.add.)
+    frame_with(&mut ws, "dialog:update", 2, WAIT).await;
     let mut events = TestQueue::bind(
         &stack.api.amqp.url,
         &stack.api.amqp.events_exchange,
@@ -172,10 +173,10 @@ async fn accepted_meta_reads_back_as_the_same_json_in_reads_events_updates_and_f
         .await
         .unwrap_or_else(|| panic!("no message.create event"));
     assert_eq!(event.body["data"]["message"]["meta"], sent, "event");
-    let frame = frame_with(&mut ws, "message:new", 2, WAIT).await;
+    let frame = frame_with(&mut ws, "message:new", 3, WAIT).await;
     assert_eq!(frame.data["message"]["meta"], sent, "socket frame");
     let feed = c
-        .user_updates(&me, 1, 10)
+        .user_updates(&me, 2, 10)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(feed.data[0].data["message"]["meta"], sent, "updates feed");
@@ -200,25 +201,26 @@ async fn an_unreadable_stored_update_is_skipped_and_the_feed_and_resume_keep_wor
     c.send_message(&d.dialog_id, &text("friend", "one"))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    eventually(WAIT, "two stored updates", || async {
+    // user.add (1), dialog.create (2), message.create (3).
+    eventually(WAIT, "three stored updates", || async {
         let p = c.user_updates(&me, 0, 10).await.ok()?;
-        (p.head_seq == 2).then_some(())
+        (p.head_seq == 3).then_some(())
     })
     .await;
-    // What earlier code or a defect may have left: seq 3 with BSON types inside its data (the
-    // old extended-JSON conversion), seq 4 without the fields an update needs.
+    // What earlier code or a defect may have left: seq 4 with BSON types inside its data (the
+    // old extended-JSON conversion), seq 5 without the fields an update needs.
     let store = store_of(&stack.api).await;
     let t = stack.tenant.as_str();
     chat3_core::testing::collection(&store, coll::UPDATES)
         .insert_many([
             doc! {
                 "_id": "upd_poison_binary", "updateId": "upd_poison_binary", "tenantId": t,
-                "userId": me.as_str(), "userType": "user", "seq": 3_i64, "updateType": "message",
+                "userId": me.as_str(), "userType": "user", "seq": 4_i64, "updateType": "message",
                 "eventType": "message.create", "eventId": "evt_poison_1", "createdAt": 1_i64,
                 "data": {"k": bson::Binary { subtype: bson::spec::BinarySubtype::Generic, bytes: vec![0, 0, 0] }},
             },
             doc! {
-                "_id": "upd_poison_shape", "tenantId": t, "userId": me.as_str(), "seq": 4_i64,
+                "_id": "upd_poison_shape", "tenantId": t, "userId": me.as_str(), "seq": 5_i64,
                 "updateType": 42, "eventId": "evt_poison_2",
             },
         ])
@@ -229,18 +231,18 @@ async fn an_unreadable_stored_update_is_skipped_and_the_feed_and_resume_keep_wor
         .unwrap_or_else(|e| panic!("{e}"));
     let feed = eventually(WAIT, "the next update after the damaged ones", || async {
         let p = c.user_updates(&me, 0, 100).await.ok()?;
-        (p.data.last().and_then(|u| u.seq) == Some(5)).then_some(p)
+        (p.data.last().and_then(|u| u.seq) == Some(6)).then_some(p)
     })
     .await;
     let seqs: Vec<_> = feed.data.iter().filter_map(|u| u.seq).collect();
-    assert_eq!(seqs, vec![1, 2, 3, 5]);
+    assert_eq!(seqs, vec![1, 2, 3, 4, 6]);
     assert_eq!(
-        feed.data[2].data["k"],
+        feed.data[3].data["k"],
         json!({"$binary": {"base64": "AAAA", "subType": "00"}})
     );
     // The socket resumes across them instead of closing.
     let mut ws = connect(&stack, &session.token, Some(0)).await;
-    let last = frame_with(&mut ws, "message:new", 5, WAIT).await;
+    let last = frame_with(&mut ws, "message:new", 6, WAIT).await;
     assert_eq!(last.data["message"]["content"], "after the damage");
     stack.stop().await;
 }

@@ -140,9 +140,10 @@ async fn the_worker_retries_through_a_store_outage_and_dead_letters_nothing() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let bob = user("bob");
-    eventually(Duration::from_secs(20), "bob's first update", || async {
+    // user.add (joining created bob) and dialog.create.
+    eventually(Duration::from_secs(20), "bob's first updates", || async {
         let p = c.user_updates(&bob, 0, 10).await.ok()?;
-        (p.head_seq == 1).then_some(())
+        (p.head_seq == 2).then_some(())
     })
     .await;
 
@@ -162,12 +163,12 @@ async fn the_worker_retries_through_a_store_outage_and_dead_letters_nothing() {
             // The page itself, not only the head: the head is read after the page and may
             // already count updates stored in between.
             let p = c.user_updates(&bob, 0, 10).await.ok()?;
-            (p.data.last().and_then(|u| u.seq) == Some(4)).then_some(p)
+            (p.data.last().and_then(|u| u.seq) == Some(5)).then_some(p)
         },
     )
     .await;
     let seqs: Vec<_> = feed.data.iter().filter_map(|u| u.seq).collect();
-    assert_eq!(seqs, vec![1, 2, 3, 4]);
+    assert_eq!(seqs, vec![1, 2, 3, 4, 5]);
     assert_eq!(queue_depth(&api.amqp.url, &wc.dead_letter_queue()).await, 0);
     stop_worker(running, shutdown, &wc).await;
     api.stop().await;
@@ -188,9 +189,10 @@ async fn the_worker_rides_out_a_broker_cut_and_dead_letters_nothing() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let bob = user("bob");
-    eventually(Duration::from_secs(20), "bob's first update", || async {
+    // user.add (joining created bob) and dialog.create.
+    eventually(Duration::from_secs(20), "bob's first updates", || async {
         let p = c.user_updates(&bob, 0, 10).await.ok()?;
-        (p.head_seq == 1).then_some(())
+        (p.head_seq == 2).then_some(())
     })
     .await;
 
@@ -207,7 +209,7 @@ async fn the_worker_rides_out_a_broker_cut_and_dead_letters_nothing() {
         "every update after the cut",
         || async {
             let p = c.user_updates(&bob, 0, 10).await.ok()?;
-            (p.head_seq == 4).then_some(())
+            (p.head_seq == 5).then_some(())
         },
     )
     .await;
@@ -249,7 +251,7 @@ async fn an_api_gone_between_commit_and_publish_loses_no_message() {
             (p.data.len() >= n).then_some(p.data)
         }
     };
-    eventually(Duration::from_secs(20), "bob's first update", || feed(1)).await;
+    eventually(Duration::from_secs(20), "bob's first updates", || feed(2)).await;
 
     proxy.cut();
     let mut sent = Vec::new();
@@ -273,12 +275,13 @@ async fn an_api_gone_between_commit_and_publish_loses_no_message() {
     let got = eventually(
         Duration::from_secs(30),
         "every message after the restart",
-        || feed(6),
+        || feed(7),
     )
     .await;
     let seqs: Vec<_> = got.iter().filter_map(|u| u.seq).collect();
-    assert_eq!(seqs, (1..=6).collect::<Vec<_>>());
-    let delivered: Vec<String> = got[1..]
+    assert_eq!(seqs, (1..=7).collect::<Vec<_>>());
+    // user.add and dialog.create, then the five messages.
+    let delivered: Vec<String> = got[2..]
         .iter()
         .filter_map(|u| u.data["message"]["messageId"].as_str().map(str::to_owned))
         .collect();

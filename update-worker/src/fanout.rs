@@ -60,15 +60,15 @@ impl ProcessError {
 pub struct Prepared {
     /// The event.
     pub event: EventEnvelope,
-    /// The dialog it concerns.
-    pub dialog: DialogId,
+    /// The dialog it concerns (`None`: a user event).
+    pub dialog: Option<DialogId>,
     /// What it means for the fan-out.
     pub handling: Handling,
 }
 
 impl Prepared {
-    fn dialog_key(&self) -> state::DialogKey {
-        (self.event.tenant_id.clone(), self.dialog.clone())
+    fn dialog_key(&self) -> Option<state::DialogKey> {
+        Some((self.event.tenant_id.clone(), self.dialog.clone()?))
     }
 }
 
@@ -80,8 +80,10 @@ pub fn prepare(event: EventEnvelope) -> Result<Option<Prepared>, ProcessError> {
     let dialog = event
         .dialog_id
         .clone()
-        .or_else(|| handling.dialog_in_payload().cloned())
-        .ok_or_else(|| ProcessError::Poison("no dialogId".to_owned()))?;
+        .or_else(|| handling.dialog_in_payload().cloned());
+    if dialog.is_none() && handling.has_dialog() {
+        return Err(ProcessError::Poison("no dialogId".to_owned()));
+    }
     Ok(Some(Prepared {
         event,
         dialog,
@@ -188,7 +190,7 @@ async fn recipients(store: &Store, batch: &[Prepared]) -> Result<Vec<Vec<UserId>
     let mut member_dialogs: Vec<state::DialogKey> = batch
         .iter()
         .filter(|p| p.handling.recipients().needs_members())
-        .map(Prepared::dialog_key)
+        .filter_map(Prepared::dialog_key)
         .collect();
     member_dialogs.sort();
     member_dialogs.dedup();
@@ -200,8 +202,9 @@ async fn recipients(store: &Store, batch: &[Prepared]) -> Result<Vec<Vec<UserId>
     Ok(batch
         .iter()
         .map(|p| {
-            let members = members_of
-                .get(&p.dialog_key())
+            let members = p
+                .dialog_key()
+                .and_then(|k| members_of.get(&k))
                 .map(Vec::as_slice)
                 .unwrap_or(&[]);
             p.handling.recipients().resolve(members)
@@ -228,17 +231,19 @@ pub async fn publish_ephemeral(
     let users = recipients(store, &ephemeral).await?;
     let mut wanted: HashMap<state::DialogKey, Vec<UserId>> = HashMap::new();
     for (p, users) in ephemeral.iter().zip(&users) {
-        wanted
-            .entry(p.dialog_key())
-            .or_default()
-            .extend(users.iter().cloned());
+        if let Some(key) = p.dialog_key() {
+            wanted.entry(key).or_default().extend(users.iter().cloned());
+        }
     }
     let members = reads::memberships(store, &wanted).await?;
     let now = chat3_core::ids::now_ms();
     let mut out = Vec::new();
     for (p, users) in ephemeral.iter().zip(users) {
+        let Some(key) = p.dialog_key() else {
+            continue;
+        };
         for u in users {
-            let Some(m) = members.get(&(p.dialog_key(), u.clone())) else {
+            let Some(m) = members.get(&(key.clone(), u.clone())) else {
                 continue;
             };
             out.push(Update {
@@ -250,7 +255,7 @@ pub async fn publish_ephemeral(
                 update_type: p.handling.update_type(),
                 event_type: p.event.event_type.clone(),
                 event_id: p.event.event_id.clone(),
-                dialog_id: Some(p.dialog.clone()),
+                dialog_id: p.dialog.clone(),
                 created_at: now,
                 data: serde_json::to_value(&p.event.data).unwrap_or_default(),
             });
@@ -313,16 +318,15 @@ async fn load_state(
     batch: &[Prepared],
     pending: Vec<Vec<UserId>>,
 ) -> chat3_core::Result<Vec<Vec<Planned>>> {
-    let mut keys: Vec<state::DialogKey> = batch.iter().map(Prepared::dialog_key).collect();
+    let mut keys: Vec<state::DialogKey> = batch.iter().filter_map(Prepared::dialog_key).collect();
     keys.sort();
     keys.dedup();
     let dialogs = reads::dialogs(store, &keys).await?;
     let mut wanted: HashMap<state::DialogKey, Vec<UserId>> = HashMap::new();
     for (p, users) in batch.iter().zip(&pending) {
-        wanted
-            .entry(p.dialog_key())
-            .or_default()
-            .extend(users.iter().cloned());
+        if let Some(key) = p.dialog_key() {
+            wanted.entry(key).or_default().extend(users.iter().cloned());
+        }
     }
     let members = reads::memberships(store, &wanted).await?;
     let ids: Vec<(TenantId, String)> = batch
@@ -350,7 +354,7 @@ async fn load_state(
         .zip(&pending)
         .map(|(p, users)| {
             let key = p.dialog_key();
-            let dialog = dialogs.get(&key);
+            let dialog = key.as_ref().and_then(|k| dialogs.get(k));
             let message_id = p.handling.message_id().map(|id| id.to_string());
             let message = message_id
                 .as_ref()
@@ -358,12 +362,14 @@ async fn load_state(
             users
                 .iter()
                 .filter_map(|u| {
-                    let member = dialog.zip(members.get(&(key.clone(), u.clone())));
-                    let Some((dialog, m)) = member else {
-                        let (was, data) = p.handling.departed(&p.event, u)?;
+                    let member = key
+                        .as_ref()
+                        .and_then(|k| members.get(&(k.clone(), u.clone())));
+                    let Some((dialog, m)) = dialog.zip(member) else {
+                        let (user_id, user_type, data) = p.handling.direct(&p.event, u)?;
                         return Some(Planned {
-                            user_id: was.user_id,
-                            user_type: was.user_type,
+                            user_id,
+                            user_type,
                             data,
                             update_type: None,
                         });

@@ -16,7 +16,7 @@ use lapin::{Channel, ExchangeKind};
 use crate::config::Config;
 
 /// Routing-key patterns the queue is bound with on the events exchange.
-pub const BINDINGS: [&str; 2] = ["dialog.#", "message.#"];
+pub const BINDINGS: [&str; 3] = ["dialog.#", "message.#", "user.#"];
 
 /// The dead-letter queue of `queue`.
 pub fn dead_letter_queue(queue: &str) -> String {
@@ -139,4 +139,19 @@ pub async fn declare(
             .await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_handled_event_type_reaches_the_queue() {
+        for t in crate::handlers::HANDLED {
+            let bound = BINDINGS
+                .iter()
+                .any(|p| p.strip_suffix(".#") == Some(t.family()));
+            assert!(bound, "{t} is handled but its family is not bound");
+        }
+    }
 }

@@ -4,7 +4,7 @@ use actix_web::{web, HttpResponse};
 use chat3_core::{dialogs, members};
 use chat3_sdk::{AddMembers, CreateDialog, Data, DialogId, Scope, TypingInput, UserId};
 
-use super::PageQuery;
+use super::{ListParams, PageQuery};
 use crate::body::Body;
 use crate::caller::Caller;
 use crate::error::ApiError;
@@ -25,11 +25,12 @@ pub async fn create(
 pub async fn list(
     caller: Caller,
     state: web::Data<AppState>,
-    q: web::Query<PageQuery>,
+    q: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = caller.require(Scope::Read)?;
-    let (page, limit) = q.resolve()?;
-    Ok(HttpResponse::Ok().json(dialogs::list(&state.ctx.store, tenant, page, limit).await?))
+    let (page, limit, list) = q.resolve(&dialogs::LIST)?;
+    let found = dialogs::list(&state.ctx.store, tenant, &list, page, limit).await?;
+    Ok(HttpResponse::Ok().json(found))
 }
 
 /// `GET /api/dialogs/{dialogId}`.

@@ -38,6 +38,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/messages/{messageId}"),
     ("PUT", "/api/messages/{messageId}"),
     ("DELETE", "/api/messages/{messageId}"),
+    ("POST", "/api/users"),
+    ("GET", "/api/users"),
+    ("GET", "/api/users/{userId}"),
+    ("PUT", "/api/users/{userId}"),
+    ("DELETE", "/api/users/{userId}"),
     ("GET", "/api/users/{userId}/dialogs"),
     ("POST", "/api/users/{userId}/dialogs/{dialogId}/markAllRead"),
     ("GET", "/api/users/{userId}/dialogs/{dialogId}/messages"),
@@ -121,6 +126,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .put(messages::edit)
                 .delete(messages::delete),
         )
+        .service(resource("/api/users").post(users::create).get(users::list))
+        .service(
+            resource("/api/users/{userId}")
+                .get(users::get)
+                .put(users::update)
+                .delete(users::delete),
+        )
         .service(resource("/api/users/{userId}/dialogs").get(users::dialogs))
         .service(
             resource("/api/users/{userId}/dialogs/{dialogId}/markAllRead")
@@ -159,6 +171,32 @@ pub struct PageQuery {
     pub page: Option<u64>,
     /// Page size, default 20, at most 100.
     pub limit: Option<u64>,
+}
+
+/// `?page=&limit=&filter=&sort=` of the lists that filter (grammar: `chat3_core::filter`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// 1-based page, default 1.
+    pub page: Option<u64>,
+    /// Page size, default 20, at most 100.
+    pub limit: Option<u64>,
+    /// `(field,op,value)` conditions joined by `&` / `|`.
+    pub filter: Option<String>,
+    /// `(field,asc|desc)`, up to three.
+    pub sort: Option<String>,
+}
+
+impl ListParams {
+    /// `(page, limit)` validated, and the filter and sort compiled for `r`.
+    pub fn resolve(
+        &self,
+        r: &chat3_core::filter::Resource,
+    ) -> Result<(u64, u64, chat3_core::filter::ListQuery), ApiError> {
+        let (page, limit) = page_limit(self.page, self.limit, 20)?;
+        let q = chat3_core::filter::ListQuery::of(self.filter.as_deref(), self.sort.as_deref(), r)?;
+        Ok((page, limit, q))
+    }
 }
 
 impl PageQuery {

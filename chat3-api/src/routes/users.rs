@@ -1,16 +1,75 @@
-//! The user's view: `/api/users/{userId}/...`.
+//! Users (`/api/users`, `/api/users/{userId}`) and the user's view: `/api/users/{userId}/...`.
 
 use actix_web::{web, HttpResponse};
 use chat3_core::reactions::{self, Action};
-use chat3_core::{inbox, messages, receipts, updates};
-use chat3_sdk::{Data, DialogId, MessageId, MessageQuery, ReactionInput, Scope, UserId};
+use chat3_core::{inbox, messages, receipts, updates, users};
+use chat3_sdk::{
+    CreateUser, Data, DialogId, MessageId, MessageQuery, ReactionInput, Scope, UpdateUser, UserId,
+};
 use serde::Deserialize;
 
-use super::{page_limit, seq_param, PageQuery};
+use super::{page_limit, seq_param, ListParams, PageQuery};
 use crate::body::Body;
 use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
+
+/// `POST /api/users`.
+pub async fn create(
+    caller: Caller,
+    state: web::Data<AppState>,
+    body: Body<CreateUser>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = caller.require(Scope::Write)?;
+    let user = users::create(&state.ctx, tenant, &body).await?;
+    Ok(HttpResponse::Created().json(Data::new(user)))
+}
+
+/// `GET /api/users`.
+pub async fn list(
+    caller: Caller,
+    state: web::Data<AppState>,
+    q: web::Query<ListParams>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = caller.require(Scope::Read)?;
+    let (page, limit, list) = q.resolve(&users::LIST)?;
+    let found = users::list(&state.ctx.store, tenant, &list, page, limit).await?;
+    Ok(HttpResponse::Ok().json(found))
+}
+
+/// `GET /api/users/{userId}`.
+pub async fn get(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<UserId>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = caller.require(Scope::Read)?;
+    let user = users::get(&state.ctx.store, tenant, &path).await?;
+    Ok(HttpResponse::Ok().json(Data::new(user)))
+}
+
+/// `PUT /api/users/{userId}`: the fields given change.
+pub async fn update(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<UserId>,
+    body: Body<UpdateUser>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = caller.require(Scope::Write)?;
+    let user = users::update(&state.ctx, tenant, &path, &body).await?;
+    Ok(HttpResponse::Ok().json(Data::new(user)))
+}
+
+/// `DELETE /api/users/{userId}` (scope `delete`).
+pub async fn delete(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<UserId>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = caller.require(Scope::Delete)?;
+    let deleted = users::delete(&state.ctx, tenant, &path).await?;
+    Ok(HttpResponse::Ok().json(Data::new(deleted)))
+}
 
 /// `GET /api/users/{userId}/dialogs`: the inbox.
 pub async fn dialogs(

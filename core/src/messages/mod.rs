@@ -19,6 +19,7 @@ use serde_json::json;
 use crate::dialogs;
 use crate::docs;
 use crate::error::{Error, Result};
+use crate::filter::{self, Field, Kind, ListQuery, Resource};
 use crate::store::{coll, scoped, Store};
 use crate::Ctx;
 
@@ -132,8 +133,15 @@ pub async fn list(
     page: u64,
     limit: u64,
 ) -> Result<Page<Message>> {
+    let listing = ListQuery::of(q.filter.as_deref(), q.sort.as_deref(), &LIST)?;
+    if !listing.sort.is_empty() && (q.before_seq.is_some() || q.after_seq.is_some()) {
+        return Err(Error::invalid(
+            "invalid_sort",
+            "sort applies to page mode; beforeSeq and afterSeq read in seq order",
+        ));
+    }
     dialogs::load_doc(store, tenant, dialog).await?;
-    let (filter, sort, skip): (Document, Document, u64) = match (q.before_seq, q.after_seq) {
+    let (scope, sort, skip): (Document, Document, u64) = match (q.before_seq, q.after_seq) {
         (Some(b), Some(a)) => (
             scoped(
                 tenant,
@@ -160,25 +168,94 @@ pub async fn list(
         ),
         (None, None) => (
             scoped(tenant, doc! {"dialogId": dialog.as_str()}),
-            doc! {"seq": -1},
+            if listing.sort.is_empty() {
+                doc! {"seq": -1}
+            } else {
+                listing.sort.clone()
+            },
             (page - 1) * limit,
         ),
     };
     let c = store.coll(coll::MESSAGES);
-    let total = c.count_documents(filter.clone()).await?;
-    let found: Vec<Document> = c
-        .find(filter)
-        .sort(sort)
-        .skip(skip)
-        .limit(limit as i64)
-        .await?
+    let query = listing.within(scope);
+    let mut count = c.count_documents(query.clone());
+    let mut find = c.find(query).sort(sort).skip(skip).limit(limit as i64);
+    if let Some(t) = listing.max_time() {
+        count = count.max_time(t);
+        find = find.max_time(t);
+    }
+    let total = count.await.map_err(filter::bounded)?;
+    let found: Vec<Document> = find
+        .await
+        .map_err(filter::bounded)?
         .try_collect()
-        .await?;
+        .await
+        .map_err(filter::bounded)?;
     Ok(Page {
         data: found.iter().map(docs::message).collect::<Result<_>>()?,
         pagination: Pagination::new(page, limit, total),
     })
 }
+
+/// What the message lists of a dialog may filter and sort by. They are read within one dialog
+/// through `(tenantId, dialogId, seq)`: `seq` and `messageId` conditions are index-backed, the
+/// others scan the dialog's messages under [`filter::SCAN_MAX_TIME`]. `content` with `regex`
+/// is a case-insensitive contains-text (see [`crate::filter`]).
+pub const LIST: Resource = Resource {
+    name: "messages",
+    fields: &[
+        Field {
+            name: "messageId",
+            path: "messageId",
+            kind: Kind::Str,
+            indexed: true,
+        },
+        Field {
+            name: "seq",
+            path: "seq",
+            kind: Kind::Int,
+            indexed: true,
+        },
+        Field {
+            name: "senderId",
+            path: "senderId",
+            kind: Kind::Str,
+            indexed: false,
+        },
+        Field {
+            name: "type",
+            path: "type",
+            kind: Kind::Str,
+            indexed: false,
+        },
+        Field {
+            name: "content",
+            path: "content",
+            kind: Kind::Str,
+            indexed: false,
+        },
+        Field {
+            name: "createdAt",
+            path: "createdAt",
+            kind: Kind::Int,
+            indexed: false,
+        },
+        Field {
+            name: "editedAt",
+            path: "editedAt",
+            kind: Kind::Int,
+            indexed: false,
+        },
+        Field {
+            name: "deletedAt",
+            path: "deletedAt",
+            kind: Kind::Int,
+            indexed: false,
+        },
+    ],
+    meta: Some("meta"),
+    sorts: &[("seq", "seq")],
+};
 
 /// The messages of a dialog as `user` sees them (403 `not_a_member` unless a member): the same
 /// pages as [`list`], each message with `isMine` and `reactions[].me` from the user's side.

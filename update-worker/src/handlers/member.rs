@@ -55,7 +55,8 @@ impl MemberEvent {
         let MemberEvent::Removed(r) = self else {
             return None;
         };
-        if &r.member.user_id != user {
+        // A deleted user's feed goes with them: nothing to tell them.
+        if &r.member.user_id != user || r.user_deleted {
             return None;
         }
         let data = json!({

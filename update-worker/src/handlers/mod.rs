@@ -6,17 +6,19 @@
 //! - members ([`member`]): `dialog.member.add`, `dialog.member.remove`;
 //! - `message` ([`message`]): `message.create`, `message.changed`, `message.delete`;
 //! - receipts and reactions ([`receipt`]): `message.status.changed`, `message.reaction.changed`;
-//! - typing ([`typing`]): `dialog.typing`, ephemeral (no store, no seq) to the other members.
+//! - typing ([`typing`]): `dialog.typing`, ephemeral (no store, no seq) to the other members;
+//! - users ([`user`]): `user.add`, `user.changed`, to the user, concerning no dialog.
 
 pub mod dialog;
 pub mod member;
 pub mod message;
 pub mod receipt;
 pub mod typing;
+pub mod user;
 
 use std::collections::HashSet;
 
-use chat3_sdk::{EventEnvelope, EventType, Member, TypingState, UpdateType, UserId};
+use chat3_sdk::{EventEnvelope, EventType, Member, TypingState, UpdateType, UserId, UserType};
 use serde_json::{Map, Value};
 
 use crate::fanout::ProcessError;
@@ -35,6 +37,8 @@ pub enum Handling {
     Receipt(receipt::ReceiptEvent),
     /// A typing signal (see [`typing`]): published to the other members, never stored.
     Typing(TypingState),
+    /// A user event (see [`user`]): no dialog.
+    User(user::UserEvent),
 }
 
 /// Who receives an update of an event.
@@ -80,7 +84,7 @@ impl Recipients {
 }
 
 /// The event types the worker turns into updates.
-pub const HANDLED: [EventType; 12] = [
+pub const HANDLED: [EventType; 14] = [
     EventType::DialogCreate,
     EventType::DialogChanged,
     EventType::DialogDelete,
@@ -93,6 +97,8 @@ pub const HANDLED: [EventType; 12] = [
     EventType::MessageDelete,
     EventType::MessageStatusChanged,
     EventType::MessageReactionChanged,
+    EventType::UserAdd,
+    EventType::UserChanged,
 ];
 
 impl Handling {
@@ -111,6 +117,9 @@ impl Handling {
         if let Some(r) = receipt::ReceiptEvent::of(event)? {
             return Ok(Some(Handling::Receipt(r)));
         }
+        if let Some(u) = user::UserEvent::of(event)? {
+            return Ok(Some(Handling::User(u)));
+        }
         Ok(message::MessageEvent::of(event)?.map(Handling::Message))
     }
 
@@ -127,6 +136,7 @@ impl Handling {
             Handling::Message(m) => m.recipients(),
             Handling::Receipt(r) => r.recipients(),
             Handling::Typing(t) => typing::recipients(t),
+            Handling::User(u) => u.recipients(),
         }
     }
 
@@ -136,6 +146,7 @@ impl Handling {
             Handling::Dialog(_) | Handling::Member(_) => UpdateType::Dialog,
             Handling::Message(_) | Handling::Receipt(_) => UpdateType::Message,
             Handling::Typing(_) => UpdateType::Typing,
+            Handling::User(_) => UpdateType::User,
         }
     }
 
@@ -184,17 +195,30 @@ impl Handling {
             Handling::Typing(t) => {
                 data.insert("typing".into(), serde_json::json!(t));
             }
+            Handling::User(_) => {}
         }
         Value::Object(data)
     }
 
-    /// What `user` receives when current state no longer has them in the dialog: a former
-    /// member's update about the deletion, the removed user's about their removal. Their
-    /// membership as it was and the data; `None`: nothing (they left before the event).
-    pub fn departed(&self, event: &EventEnvelope, user: &UserId) -> Option<(Member, Value)> {
+    /// Whether the event concerns a dialog (its recipients are read through it).
+    pub fn has_dialog(&self) -> bool {
+        !matches!(self, Handling::User(_))
+    }
+
+    /// What `user` receives without a membership in current state: a former member's update
+    /// about the deletion, the removed user's about their removal (from the event), the user's
+    /// own update of a user event. Who they are and the data; `None`: nothing (they left
+    /// before the event).
+    pub fn direct(
+        &self,
+        event: &EventEnvelope,
+        user: &UserId,
+    ) -> Option<(UserId, UserType, Value)> {
+        let was = |(m, data): (Member, Value)| (m.user_id, m.user_type, data);
         match self {
-            Handling::Dialog(d) => d.departed(user),
-            Handling::Member(m) => m.departed(event, user),
+            Handling::Dialog(d) => d.departed(user).map(was),
+            Handling::Member(m) => m.departed(event, user).map(was),
+            Handling::User(u) => u.direct(user),
             _ => None,
         }
     }

@@ -1,0 +1,294 @@
+//! `filter=` and `sort=` on the lists, end to end (every response checked against the spec):
+//! each resource's whitelist, values typed by the field, `regex` as literal contains-text,
+//! `$` in values staying data, and malformed input refused with its position.
+
+use chat3_sdk::ListParams;
+use chat3_tests::checked::Checked;
+use chat3_tests::TestApi;
+use serde_json::{json, Value};
+
+fn ids(page: &Value, key: &str) -> Vec<String> {
+    page["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|x| x[key].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// `filter` / `sort` percent-encoded for a query string.
+fn q(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn users_filter_by_field_and_meta_and_sort_by_index() {
+    let api = TestApi::start("filters_users").await;
+    let (_, client) = api.tenant("tnt").await;
+    let c = Checked::new(client);
+    for (id, t, name, meta) in [
+        (
+            "u1",
+            "user",
+            "Ann Lee",
+            json!({"plan": "pro", "age": 31, "vip": true}),
+        ),
+        (
+            "u2",
+            "bot",
+            "Helper (v2), beta",
+            json!({"plan": "free", "age": 5}),
+        ),
+        ("u3", "user", "bob", json!({"plan": "team", "age": "31"})),
+        ("u4", "contact", "$gt", json!({})),
+    ] {
+        c.expect(
+            "POST",
+            "/api/users",
+            Some(json!({"userId": id, "type": t, "name": name, "meta": meta})),
+            201,
+        )
+        .await;
+    }
+    let list = |filter: &str| {
+        let c = c.clone();
+        let path = format!("/api/users?filter={}", q(filter));
+        async move { ids(&c.expect("GET", &path, None, 200).await, "userId") }
+    };
+    assert_eq!(list("(type,eq,user)").await, ["u1", "u3"]);
+    assert_eq!(list("(type,in,[bot,contact])").await, ["u2", "u4"]);
+    assert_eq!(
+        list("(type,ne,user)&(name,exists,true)").await,
+        ["u2", "u4"]
+    );
+    // Meta values are typed by quoting: 31 the number, "31" the string.
+    assert_eq!(list("(meta.age,eq,31)").await, ["u1"]);
+    assert_eq!(list("(meta.age,eq,\"31\")").await, ["u3"]);
+    assert_eq!(list("(meta.age,gte,5)&(meta.age,lt,31)").await, ["u2"]);
+    assert_eq!(list("(meta.vip,eq,true)").await, ["u1"]);
+    assert_eq!(list("(meta.plan,exists,false)").await, ["u4"]);
+    // Mixed `&` / `|` with parentheses.
+    assert_eq!(
+        list("((type,eq,bot)|(meta.plan,eq,team))&(userId,ne,u9)").await,
+        ["u2", "u3"]
+    );
+    // regex is literal, case-insensitive contains-text with optional anchors.
+    assert_eq!(list("(name,regex,LEE)").await, ["u1"]);
+    assert_eq!(list("(name,regex,^b)").await, ["u3"]);
+    assert_eq!(list("(name,regex,\"(v2), b\")").await, ["u2"]);
+    assert_eq!(list("(name,regex,.*)").await, Vec::<String>::new());
+    // A value that looks like an operator is only data.
+    assert_eq!(list("(name,eq,$gt)").await, ["u4"]);
+    // A string field compares as a string.
+    assert_eq!(list("(name,eq,31)").await, Vec::<String>::new());
+
+    let sorted = c
+        .expect(
+            "GET",
+            &format!("/api/users?sort={}&limit=3", q("(createdAt,desc)")),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(ids(&sorted, "userId"), ["u4", "u3", "u2"]);
+    assert_eq!(sorted["pagination"]["total"], 4);
+    let filtered = c
+        .expect(
+            "GET",
+            &format!("/api/users?filter={}&limit=1&page=2", q("(type,eq,user)")),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(ids(&filtered, "userId"), ["u3"]);
+    assert_eq!(
+        filtered["pagination"],
+        json!({"page": 2, "limit": 1, "total": 2, "pages": 2})
+    );
+
+    // Refused, with the position and the allowed fields.
+    for (filter, position) in [
+        ("(type,eq,user)&(type,eq,bot)|(type,eq,x)", 28),
+        ("(tenantId,eq,x)", 0),
+        ("(type,eq,user", 13),
+        ("(type,like,x)", 6),
+        ("(createdAt,gt,yesterday)", 0),
+        ("(meta.a.b,eq,1)", 0),
+        ("($where,eq,1)", 1),
+        ("{\"type\":\"user\"}", 0),
+    ] {
+        let b = c
+            .expect_error(
+                "GET",
+                &format!("/api/users?filter={}", q(filter)),
+                None,
+                400,
+                "invalid_filter",
+            )
+            .await;
+        assert_eq!(b["details"]["position"], position, "{filter}: {b}");
+        assert!(
+            b["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(&format!("at position {position}")),
+            "{b}"
+        );
+    }
+    let b = c
+        .expect_error(
+            "GET",
+            &format!("/api/users?filter={}", q("(nope,eq,1)")),
+            None,
+            400,
+            "invalid_filter",
+        )
+        .await;
+    assert!(
+        b["message"].as_str().unwrap_or_default().contains("userId"),
+        "the allowed fields are named: {b}"
+    );
+    c.expect_error(
+        "GET",
+        &format!("/api/users?sort={}", q("(name,asc)")),
+        None,
+        400,
+        "invalid_sort",
+    )
+    .await;
+    c.expect_error(
+        "GET",
+        &format!("/api/users?sort={}", q("(createdAt,up)")),
+        None,
+        400,
+        "invalid_sort",
+    )
+    .await;
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn dialogs_and_messages_filter_within_their_own_scope() {
+    let api = TestApi::start("filters_dialogs").await;
+    let (_, client) = api.tenant("tnt").await;
+    let c = Checked::new(client);
+    let mut dialogs = Vec::new();
+    for (name, topic) in [("Alpha", "sales"), ("Beta", "support"), ("Gamma", "sales")] {
+        let d = c
+            .expect(
+                "POST",
+                "/api/dialogs",
+                Some(json!({"members": [{"userId": "alice"}, {"userId": "bob"}], "name": name, "meta": {"topic": topic}})),
+                201,
+            )
+            .await;
+        dialogs.push(
+            d["data"]["dialogId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        );
+    }
+    let names = |filter: &str, sort: Option<&str>| {
+        let c = c.clone();
+        let mut path = format!("/api/dialogs?filter={}", q(filter));
+        if let Some(s) = sort {
+            path.push_str(&format!("&sort={}", q(s)));
+        }
+        async move { ids(&c.expect("GET", &path, None, 200).await, "name") }
+    };
+    assert_eq!(
+        names("(meta.topic,eq,sales)", Some("(createdAt,asc)")).await,
+        ["Alpha", "Gamma"]
+    );
+    assert_eq!(
+        names("(meta.topic,eq,sales)", None).await,
+        ["Gamma", "Alpha"],
+        "most recently active first by default"
+    );
+    assert_eq!(names("(name,regex,^b)", None).await, ["Beta"]);
+    // The SDK encodes the parameters.
+    let found = c
+        .client
+        .find_dialogs(&ListParams {
+            filter: Some("(meta.topic,in,[sales,\"a, (b)\"])&(name,ne,\"x&y\")".to_owned()),
+            sort: Some("(createdAt,asc)".to_owned()),
+            limit: Some(1),
+            page: None,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(found.data[0].name.as_deref(), Some("Alpha"));
+    assert_eq!(found.pagination.total, 2);
+    assert_eq!(
+        names("(membersCount,eq,2)&(messageCount,eq,0)", None)
+            .await
+            .len(),
+        3
+    );
+
+    let d = &dialogs[0];
+    for (from, text) in [
+        ("alice", "invoice 1"),
+        ("bob", "hello"),
+        ("alice", "Invoice #2"),
+    ] {
+        c.send(d, from, text).await;
+    }
+    let contents = |path: String| {
+        let c = c.clone();
+        async move { ids(&c.expect("GET", &path, None, 200).await, "content") }
+    };
+    let base = format!("/api/dialogs/{d}/messages");
+    assert_eq!(
+        contents(format!("{base}?filter={}", q("(content,regex,invoice)"))).await,
+        ["Invoice #2", "invoice 1"]
+    );
+    assert_eq!(
+        contents(format!(
+            "{base}?filter={}&sort={}",
+            q("(senderId,eq,alice)"),
+            q("(seq,asc)")
+        ))
+        .await,
+        ["invoice 1", "Invoice #2"]
+    );
+    // A client condition on seq narrows the seq window; it cannot widen it.
+    assert_eq!(
+        contents(format!("{base}?afterSeq=1&filter={}", q("(seq,gte,0)"))).await,
+        ["hello", "Invoice #2"]
+    );
+    // The user's view takes the same filter.
+    assert_eq!(
+        contents(format!(
+            "/api/users/bob/dialogs/{d}/messages?filter={}",
+            q("(senderId,eq,bob)")
+        ))
+        .await,
+        ["hello"]
+    );
+    c.expect_error(
+        "GET",
+        &format!("{base}?afterSeq=1&sort={}", q("(seq,asc)")),
+        None,
+        400,
+        "invalid_sort",
+    )
+    .await;
+    c.expect_error(
+        "GET",
+        &format!("{base}?filter={}", q("(dialogId,eq,x)")),
+        None,
+        400,
+        "invalid_filter",
+    )
+    .await;
+    api.stop().await;
+}
