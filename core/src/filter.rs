@@ -869,25 +869,35 @@ impl ListQuery {
     /// disallowed filter is a 400 `invalid_filter`, a sort a 400 `invalid_sort`, each naming
     /// the position.
     pub fn of(filter: Option<&str>, sort: Option<&str>, r: &Resource) -> crate::Result<Self> {
-        let refused = |code: &'static str, what: &str, e: FilterError| crate::Error::Invalid {
-            code,
-            message: format!("{what} {e}"),
-            details: Some(serde_json::json!({"position": e.position, "allowed": r.describe()})),
+        // A grammar error names the position; a field or value the list does not take also
+        // lists what it takes.
+        let refused = |code: &'static str, what: &str, allowed: bool, e: FilterError| {
+            let mut details = serde_json::json!({"position": e.position});
+            if allowed {
+                details["allowed"] = serde_json::Value::String(r.describe());
+            }
+            crate::Error::Invalid {
+                code,
+                message: format!("{what} {e}"),
+                details: Some(details),
+            }
         };
         let (filter, indexed) = match filter {
             None => (Document::new(), true),
             Some(text) => {
-                let expr = parse(text).map_err(|e| refused("invalid_filter", "filter", e))?;
+                let expr =
+                    parse(text).map_err(|e| refused("invalid_filter", "filter", false, e))?;
                 let compiled =
-                    compile(&expr, r).map_err(|e| refused("invalid_filter", "filter", e))?;
+                    compile(&expr, r).map_err(|e| refused("invalid_filter", "filter", true, e))?;
                 (compiled, uses_only_indexed(&expr, r))
             }
         };
         let sort = match sort {
             None => Document::new(),
             Some(text) => {
-                let keys = parse_sort(text).map_err(|e| refused("invalid_sort", "sort", e))?;
-                compile_sort(&keys, r).map_err(|e| refused("invalid_sort", "sort", e))?
+                let keys =
+                    parse_sort(text).map_err(|e| refused("invalid_sort", "sort", false, e))?;
+                compile_sort(&keys, r).map_err(|e| refused("invalid_sort", "sort", true, e))?
             }
         };
         Ok(Self {

@@ -155,6 +155,20 @@ async fn users_filter_by_field_and_meta_and_sort_by_index() {
         b["message"].as_str().unwrap_or_default().contains("userId"),
         "the allowed fields are named: {b}"
     );
+    assert!(b["details"]["allowed"].is_string(), "{b}");
+    let grammar = c
+        .expect_error(
+            "GET",
+            &format!("/api/users?filter={}", q("(type,eq")),
+            None,
+            400,
+            "invalid_filter",
+        )
+        .await;
+    assert!(
+        grammar["details"].get("allowed").is_none(),
+        "a grammar error only names the position: {grammar}"
+    );
     c.expect_error(
         "GET",
         &format!("/api/users?sort={}", q("(name,asc)")),
