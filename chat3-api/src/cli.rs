@@ -34,7 +34,7 @@ pub async fn tenant(cmd: TenantCommand) -> anyhow::Result<()> {
             let store = Store::connect(&mongo).await?;
             let mut page = 1;
             loop {
-                let p = tenants::list_tenants(&store, page, 100).await?;
+                let p = tenants::list_tenants(&store, &Default::default(), page, 100).await?;
                 for t in &p.data {
                     print(t)?;
                 }

@@ -364,23 +364,8 @@ pub async fn list(
         q.sort.clone()
     };
     order.insert("dialogId", -1);
-    let mut count = c.count_documents(query.clone());
-    let mut find = c
-        .find(query)
-        .sort(order)
-        .skip((page - 1) * limit)
-        .limit(limit as i64);
-    if let Some(t) = q.max_time() {
-        count = count.max_time(t);
-        find = find.max_time(t);
-    }
-    let total = count.await.map_err(filter::bounded)?;
-    let dialogs: Vec<Document> = find
-        .await
-        .map_err(filter::bounded)?
-        .try_collect()
-        .await
-        .map_err(filter::bounded)?;
+    let (total, dialogs) =
+        filter::fetch(&c, query, order, (page - 1) * limit, limit, q.max_time()).await?;
     let ids: Vec<&str> = dialogs
         .iter()
         .filter_map(|d| d.get_str("dialogId").ok())

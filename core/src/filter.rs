@@ -853,8 +853,9 @@ pub fn uses_only_indexed(expr: &Expr, r: &Resource) -> bool {
 /// (400 `filter_too_expensive`); index-backed lists are not limited.
 pub const SCAN_MAX_TIME: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// A list's `filter=` and `sort=`, compiled for one resource.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// A list's `filter=` and `sort=`, compiled for one resource. The default is no filter, the
+/// list's own order.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ListQuery {
     /// Conditions to add to the list's own scope (tenant, dialog, ...); empty: none.
     pub filter: Document,
@@ -862,6 +863,16 @@ pub struct ListQuery {
     pub sort: Document,
     /// Every condition is on an indexed field (else the scan is time-bounded).
     pub indexed: bool,
+}
+
+impl Default for ListQuery {
+    fn default() -> Self {
+        Self {
+            filter: Document::new(),
+            sort: Document::new(),
+            indexed: true,
+        }
+    }
 }
 
 impl ListQuery {
@@ -920,6 +931,33 @@ impl ListQuery {
     pub fn max_time(&self) -> Option<std::time::Duration> {
         (!self.indexed).then_some(SCAN_MAX_TIME)
     }
+}
+
+/// One page of a list: the total matching `query` and the documents of the page, in `sort`
+/// order, both under `max_time` when the query needs a scan ([`ListQuery::max_time`]).
+pub(crate) async fn fetch(
+    c: &mongodb::Collection<Document>,
+    query: Document,
+    sort: Document,
+    skip: u64,
+    limit: u64,
+    max_time: Option<std::time::Duration>,
+) -> crate::Result<(u64, Vec<Document>)> {
+    use futures_util::TryStreamExt;
+    let mut count = c.count_documents(query.clone());
+    let mut find = c.find(query).sort(sort).skip(skip).limit(limit as i64);
+    if let Some(t) = max_time {
+        count = count.max_time(t);
+        find = find.max_time(t);
+    }
+    let total = count.await.map_err(bounded)?;
+    let found = find
+        .await
+        .map_err(bounded)?
+        .try_collect()
+        .await
+        .map_err(bounded)?;
+    Ok((total, found))
 }
 
 /// A store error of a list run under [`ListQuery::max_time`]: the scan took too long (code 50,

@@ -21,6 +21,7 @@ use crate::dialogs::{self, load_doc, load_in};
 use crate::docs::{DialogDoc, MemberDoc};
 use crate::error::{Error, Result};
 use crate::events::{event, routing_key, Actor};
+use crate::filter::{self, Field, Kind, ListQuery, Resource};
 use crate::ids::now_ms;
 use crate::store::{coll, scoped, Store};
 use crate::write::{self, Reply, Staged};
@@ -40,27 +41,72 @@ pub(crate) fn member_not_found(user: &UserId, dialog: &DialogId) -> Error {
     )
 }
 
-/// The dialog's members, in join order, each with their read state.
+/// What `GET /api/dialogs/{d}/members` may filter and sort by. The list is read within one
+/// dialog; `userId` conditions use its `(tenantId, dialogId, userId)` index, the others scan
+/// the dialog's members under [`filter::SCAN_MAX_TIME`].
+pub const LIST: Resource = Resource {
+    name: "members",
+    fields: &[
+        Field {
+            name: "userId",
+            path: "userId",
+            kind: Kind::Str,
+            indexed: true,
+        },
+        Field {
+            name: "type",
+            path: "userType",
+            kind: Kind::Str,
+            indexed: false,
+        },
+        Field {
+            name: "joinedAt",
+            path: "joinedAt",
+            kind: Kind::Int,
+            indexed: false,
+        },
+        Field {
+            name: "lastReadSeq",
+            path: "lastReadSeq",
+            kind: Kind::Int,
+            indexed: false,
+        },
+    ],
+    meta: None,
+    sorts: &[("joinedAt", "joinedAt"), ("userId", "userId")],
+};
+
+/// The dialog's members matching `q`, in join order unless `q` orders them, each with their
+/// read state.
 #[tracing::instrument(skip_all, fields(tenant = %tenant, dialog = %dialog))]
 pub async fn list(
     store: &Store,
     tenant: &TenantId,
     dialog: &DialogId,
+    q: &ListQuery,
     page: u64,
     limit: u64,
 ) -> Result<Page<Member>> {
     let d = DialogDoc::from_doc(&load_doc(store, tenant, dialog).await?)?;
     let mine = scoped(tenant, doc! {"dialogId": dialog.as_str()});
+    let mut sort = if q.sort.is_empty() {
+        doc! {"joinedAt": 1}
+    } else {
+        q.sort.clone()
+    };
+    if !sort.contains_key("userId") {
+        sort.insert("userId", 1);
+    }
     let c = store.coll(coll::MEMBERS);
-    let total = c.count_documents(mine.clone()).await?;
-    let found: Vec<Document> = c
-        .find(mine)
-        .sort(doc! {"joinedAt": 1, "userId": 1})
-        .skip((page - 1) * limit)
-        .limit(limit as i64)
-        .await?
-        .try_collect()
-        .await?;
+    let (total, found) = filter::fetch(
+        &c,
+        q.within(mine),
+        sort,
+        (page - 1) * limit,
+        limit,
+        q.max_time(),
+    )
+    .await?;
     let data = found
         .iter()
         .map(|m| Ok(MemberDoc::from_doc(m)?.view(&d)))

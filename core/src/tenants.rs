@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::docs;
 use crate::error::{is_duplicate_key, Error, Result};
+use crate::filter::{self, Field, Kind, ListQuery, Resource};
 use crate::ids::{now_ms, random_base36};
 use crate::store::{coll, scoped, tenant_filter, Store};
 use crate::write::{self, Reply, Staged};
@@ -100,18 +101,56 @@ pub async fn get_tenant(store: &Store, tenant_id: &TenantId) -> Result<Tenant> {
     }
 }
 
-/// Tenants by id, one page.
-pub async fn list_tenants(store: &Store, page: u64, limit: u64) -> Result<Page<Tenant>> {
+/// What `GET /api/tenants` may filter and sort by: `tenantId` is indexed; `name` and
+/// `createdAt` scan the tenants under [`filter::SCAN_MAX_TIME`].
+pub const LIST: Resource = Resource {
+    name: "tenants",
+    fields: &[
+        Field {
+            name: "tenantId",
+            path: "tenantId",
+            kind: Kind::Str,
+            indexed: true,
+        },
+        Field {
+            name: "name",
+            path: "name",
+            kind: Kind::Str,
+            indexed: false,
+        },
+        Field {
+            name: "createdAt",
+            path: "createdAt",
+            kind: Kind::Int,
+            indexed: false,
+        },
+    ],
+    meta: None,
+    sorts: &[("tenantId", "tenantId")],
+};
+
+/// Tenants matching `q`, by id, one page.
+pub async fn list_tenants(
+    store: &Store,
+    q: &ListQuery,
+    page: u64,
+    limit: u64,
+) -> Result<Page<Tenant>> {
     let c = store.coll(coll::TENANTS);
-    let total = c.count_documents(doc! {}).await?;
-    let docs: Vec<Document> = c
-        .find(doc! {})
-        .sort(doc! {"tenantId": 1})
-        .skip((page - 1) * limit)
-        .limit(limit as i64)
-        .await?
-        .try_collect()
-        .await?;
+    let sort = if q.sort.is_empty() {
+        doc! {"tenantId": 1}
+    } else {
+        q.sort.clone()
+    };
+    let (total, docs) = filter::fetch(
+        &c,
+        q.within(doc! {}),
+        sort,
+        (page - 1) * limit,
+        limit,
+        q.max_time(),
+    )
+    .await?;
     Ok(Page {
         data: docs.iter().map(tenant_from_doc).collect::<Result<_>>()?,
         pagination: Pagination::new(page, limit, total),

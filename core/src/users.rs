@@ -230,23 +230,8 @@ pub async fn list(
     if !order.contains_key("userId") {
         order.insert("userId", 1);
     }
-    let mut count = c.count_documents(query.clone());
-    let mut find = c
-        .find(query)
-        .sort(order)
-        .skip((page - 1) * limit)
-        .limit(limit as i64);
-    if let Some(t) = q.max_time() {
-        count = count.max_time(t);
-        find = find.max_time(t);
-    }
-    let total = count.await.map_err(filter::bounded)?;
-    let found: Vec<Document> = find
-        .await
-        .map_err(filter::bounded)?
-        .try_collect()
-        .await
-        .map_err(filter::bounded)?;
+    let (total, found) =
+        filter::fetch(&c, query, order, (page - 1) * limit, limit, q.max_time()).await?;
     let data = found
         .iter()
         .map(|u| Ok(UserDoc::from_doc(u)?.view()))

@@ -304,5 +304,52 @@ async fn dialogs_and_messages_filter_within_their_own_scope() {
         "invalid_filter",
     )
     .await;
+
+    // Members of one dialog.
+    c.expect(
+        "POST",
+        &format!("/api/dialogs/{d}/members/add"),
+        Some(json!({"members": [{"userId": "zed", "type": "bot"}, {"userId": "amy"}]})),
+        201,
+    )
+    .await;
+    let members = |filter: &str, sort: &str| {
+        let c = c.clone();
+        let path = format!(
+            "/api/dialogs/{d}/members?filter={}&sort={}",
+            q(filter),
+            q(sort)
+        );
+        async move { ids(&c.expect("GET", &path, None, 200).await, "userId") }
+    };
+    assert_eq!(
+        members("(type,eq,user)", "(userId,desc)").await,
+        ["bob", "amy", "alice"]
+    );
+    assert_eq!(
+        members("(lastReadSeq,gte,3)", "(userId,asc)").await,
+        ["alice", "amy", "zed"]
+    );
+
+    // Tenants (operator).
+    let admin = Checked::new(api.admin());
+    let tenants = admin
+        .expect(
+            "GET",
+            &format!("/api/tenants?filter={}", q("(tenantId,regex,^tnt)")),
+            None,
+            200,
+        )
+        .await;
+    assert!(!ids(&tenants, "tenantId").is_empty());
+    admin
+        .expect_error(
+            "GET",
+            &format!("/api/tenants?filter={}", q("(meta.x,eq,1)")),
+            None,
+            400,
+            "invalid_filter",
+        )
+        .await;
     api.stop().await;
 }

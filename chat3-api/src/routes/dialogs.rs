@@ -4,7 +4,7 @@ use actix_web::{web, HttpResponse};
 use chat3_core::{dialogs, members};
 use chat3_sdk::{AddMembers, CreateDialog, Data, DialogId, Scope, TypingInput, UserId};
 
-use super::{ListParams, PageQuery};
+use super::ListParams;
 use crate::body::Body;
 use crate::caller::Caller;
 use crate::error::ApiError;
@@ -72,11 +72,11 @@ pub async fn members(
     caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<DialogId>,
-    q: web::Query<PageQuery>,
+    q: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = caller.require(Scope::Read)?;
-    let (page, limit) = q.resolve()?;
-    let found = members::list(&state.ctx.store, tenant, &path, page, limit).await?;
+    let (page, limit, list) = q.resolve(&members::LIST)?;
+    let found = members::list(&state.ctx.store, tenant, &path, &list, page, limit).await?;
     Ok(HttpResponse::Ok().json(found))
 }
 

@@ -4,7 +4,7 @@ use actix_web::{web, HttpResponse};
 use chat3_core::tenants;
 use chat3_sdk::{CreateApiKey, CreateTenant, Data, KeyId, TenantId};
 
-use super::PageQuery;
+use super::{ListParams, PageQuery};
 use crate::body::Body;
 use crate::caller::Caller;
 use crate::error::ApiError;
@@ -25,11 +25,12 @@ pub async fn create(
 pub async fn list(
     caller: Caller,
     state: web::Data<AppState>,
-    q: web::Query<PageQuery>,
+    q: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_operator()?;
-    let (page, limit) = q.resolve()?;
-    Ok(HttpResponse::Ok().json(tenants::list_tenants(&state.ctx.store, page, limit).await?))
+    let (page, limit, list) = q.resolve(&tenants::LIST)?;
+    let found = tenants::list_tenants(&state.ctx.store, &list, page, limit).await?;
+    Ok(HttpResponse::Ok().json(found))
 }
 
 /// `POST /api/tenants/{tenantId}/api-keys`.

@@ -178,19 +178,7 @@ pub async fn list(
     };
     let c = store.coll(coll::MESSAGES);
     let query = listing.within(scope);
-    let mut count = c.count_documents(query.clone());
-    let mut find = c.find(query).sort(sort).skip(skip).limit(limit as i64);
-    if let Some(t) = listing.max_time() {
-        count = count.max_time(t);
-        find = find.max_time(t);
-    }
-    let total = count.await.map_err(filter::bounded)?;
-    let found: Vec<Document> = find
-        .await
-        .map_err(filter::bounded)?
-        .try_collect()
-        .await
-        .map_err(filter::bounded)?;
+    let (total, found) = filter::fetch(&c, query, sort, skip, limit, listing.max_time()).await?;
     Ok(Page {
         data: found.iter().map(docs::message).collect::<Result<_>>()?,
         pagination: Pagination::new(page, limit, total),
