@@ -603,6 +603,28 @@ pub struct Field {
     pub indexed: bool,
 }
 
+impl Field {
+    /// A field served by an index.
+    pub const fn indexed(name: &'static str, path: &'static str, kind: Kind) -> Self {
+        Self {
+            name,
+            path,
+            kind,
+            indexed: true,
+        }
+    }
+
+    /// A field whose conditions scan (bounded by [`SCAN_MAX_TIME`]).
+    pub const fn scanned(name: &'static str, path: &'static str, kind: Kind) -> Self {
+        Self {
+            name,
+            path,
+            kind,
+            indexed: false,
+        }
+    }
+}
+
 /// The whitelist of what a list endpoint can filter and sort on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Resource {

@@ -47,30 +47,10 @@ pub(crate) fn member_not_found(user: &UserId, dialog: &DialogId) -> Error {
 pub const LIST: Resource = Resource {
     name: "members",
     fields: &[
-        Field {
-            name: "userId",
-            path: "userId",
-            kind: Kind::Str,
-            indexed: true,
-        },
-        Field {
-            name: "type",
-            path: "userType",
-            kind: Kind::Str,
-            indexed: false,
-        },
-        Field {
-            name: "joinedAt",
-            path: "joinedAt",
-            kind: Kind::Int,
-            indexed: false,
-        },
-        Field {
-            name: "lastReadSeq",
-            path: "lastReadSeq",
-            kind: Kind::Int,
-            indexed: false,
-        },
+        Field::indexed("userId", "userId", Kind::Str),
+        Field::scanned("type", "userType", Kind::Str),
+        Field::scanned("joinedAt", "joinedAt", Kind::Int),
+        Field::scanned("lastReadSeq", "lastReadSeq", Kind::Int),
     ],
     meta: None,
     sorts: &[("joinedAt", "joinedAt"), ("userId", "userId")],

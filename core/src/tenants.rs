@@ -106,24 +106,9 @@ pub async fn get_tenant(store: &Store, tenant_id: &TenantId) -> Result<Tenant> {
 pub const LIST: Resource = Resource {
     name: "tenants",
     fields: &[
-        Field {
-            name: "tenantId",
-            path: "tenantId",
-            kind: Kind::Str,
-            indexed: true,
-        },
-        Field {
-            name: "name",
-            path: "name",
-            kind: Kind::Str,
-            indexed: false,
-        },
-        Field {
-            name: "createdAt",
-            path: "createdAt",
-            kind: Kind::Int,
-            indexed: false,
-        },
+        Field::indexed("tenantId", "tenantId", Kind::Str),
+        Field::scanned("name", "name", Kind::Str),
+        Field::scanned("createdAt", "createdAt", Kind::Int),
     ],
     meta: None,
     sorts: &[("tenantId", "tenantId")],

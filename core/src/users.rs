@@ -180,36 +180,11 @@ pub async fn get(store: &Store, tenant: &TenantId, user: &UserId) -> Result<User
 pub const LIST: Resource = Resource {
     name: "users",
     fields: &[
-        Field {
-            name: "userId",
-            path: "userId",
-            kind: Kind::Str,
-            indexed: true,
-        },
-        Field {
-            name: "type",
-            path: "type",
-            kind: Kind::Str,
-            indexed: false,
-        },
-        Field {
-            name: "name",
-            path: "name",
-            kind: Kind::Str,
-            indexed: false,
-        },
-        Field {
-            name: "createdAt",
-            path: "createdAt",
-            kind: Kind::Int,
-            indexed: true,
-        },
-        Field {
-            name: "updatedAt",
-            path: "updatedAt",
-            kind: Kind::Int,
-            indexed: false,
-        },
+        Field::indexed("userId", "userId", Kind::Str),
+        Field::scanned("type", "type", Kind::Str),
+        Field::scanned("name", "name", Kind::Str),
+        Field::indexed("createdAt", "createdAt", Kind::Int),
+        Field::scanned("updatedAt", "updatedAt", Kind::Int),
     ],
     meta: Some("meta"),
     sorts: &[("userId", "userId"), ("createdAt", "createdAt")],
