@@ -187,36 +187,49 @@ pub async fn update(
         if let Some(patch) = &req.meta {
             changed.extend(docs::merge_meta(&mut d.meta, patch)?);
         }
-        let meta = docs::meta_of(&d.meta);
-        if !changed.is_empty() {
-            d.updated_at = now_ms();
-            store
-                .coll(coll::DIALOGS)
-                .update_one(
-                    scoped(tenant, doc! {"dialogId": dialog.as_str()}),
-                    doc! {"$set": {"name": d.name.as_deref(), "meta": d.meta.clone(), "updatedAt": d.updated_at}},
-                )
-                .session(&mut *s)
-                .await?;
-        }
-        let view = docs::dialog(&d.to_doc(), &members_in(store, s, tenant, dialog).await?)?;
-        if changed.is_empty() {
-            return Ok(Staged::new(view, Vec::new()));
-        }
-        let e = event(
-            tenant,
-            dialog.as_str(),
-            Some(dialog),
-            &Actor::api(),
-            &DialogChanged {
-                name: d.name.clone(),
-                meta,
-                changed,
-            },
-        );
-        Ok(Staged::new(view, vec![e]))
+        staged_change(store, s, tenant, d, changed).await
     })
     .await
+}
+
+/// Inside a transaction: stores the changed dialog (name, meta) and stages `dialog.changed`
+/// (nothing when `changed` is empty). Shared by `PATCH /api/dialogs/{d}` and the meta routes.
+pub(crate) async fn staged_change(
+    store: &Store,
+    s: &mut ClientSession,
+    tenant: &TenantId,
+    mut d: docs::DialogDoc,
+    changed: Vec<String>,
+) -> Result<Staged<Dialog>> {
+    let dialog = &d.dialog_id.clone();
+    let meta = docs::meta_of(&d.meta);
+    if !changed.is_empty() {
+        d.updated_at = now_ms();
+        store
+            .coll(coll::DIALOGS)
+            .update_one(
+                scoped(tenant, doc! {"dialogId": dialog.as_str()}),
+                doc! {"$set": {"name": d.name.as_deref(), "meta": d.meta.clone(), "updatedAt": d.updated_at}},
+            )
+            .session(&mut *s)
+            .await?;
+    }
+    let view = docs::dialog(&d.to_doc(), &members_in(store, s, tenant, dialog).await?)?;
+    if changed.is_empty() {
+        return Ok(Staged::new(view, Vec::new()));
+    }
+    let e = event(
+        tenant,
+        dialog.as_str(),
+        Some(dialog),
+        &Actor::api(),
+        &DialogChanged {
+            name: d.name.clone(),
+            meta,
+            changed,
+        },
+    );
+    Ok(Staged::new(view, vec![e]))
 }
 
 /// Deletes a dialog with its memberships, messages, receipts and reactions in one transaction

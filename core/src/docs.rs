@@ -80,6 +80,29 @@ pub fn merge_meta(meta: &mut Document, patch: &Meta) -> Result<Vec<String>> {
     Ok(changed)
 }
 
+/// A change of an entity's meta through the meta routes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MetaChange {
+    /// Set these keys (`null` removes one); `PUT /api/meta/{t}/{id}`.
+    Merge(Meta),
+    /// Remove every key; `DELETE /api/meta/{t}/{id}`.
+    Clear,
+}
+
+impl MetaChange {
+    /// Applies the change to stored meta; returns the keys that changed (`meta.<key>`).
+    pub fn apply(&self, meta: &mut Document) -> Result<Vec<String>> {
+        match self {
+            MetaChange::Merge(patch) => merge_meta(meta, patch),
+            MetaChange::Clear => {
+                let changed = meta.keys().map(|k| format!("meta.{k}")).collect();
+                meta.clear();
+                Ok(changed)
+            }
+        }
+    }
+}
+
 /// Client meta, checked against the edge rules ([`plain::check_meta`]: 400 otherwise) and
 /// stored literally.
 pub fn meta_doc(meta: Option<&Meta>) -> Result<Document> {
@@ -216,6 +239,7 @@ pub fn member(dialog: &Document, m: &Document) -> Result<Member> {
         last_read_seq: u(m, "lastReadSeq"),
         unread_count: unread(dialog, m),
         joined_at: ts(m, "joinedAt"),
+        meta: m.get_document("meta").map(meta_of).unwrap_or_default(),
     })
 }
 
@@ -416,6 +440,8 @@ pub struct MemberDoc {
     pub last_read_at: Option<i64>,
     /// The dialog's last activity (the inbox's sort key).
     pub last_activity_at: i64,
+    /// Metadata of the membership, stored literally (the key is absent while empty).
+    pub meta: Document,
 }
 
 impl MemberDoc {
@@ -437,6 +463,7 @@ impl MemberDoc {
             read_count: 0,
             last_read_at: None,
             last_activity_at: now,
+            meta: Document::new(),
         }
     }
 
@@ -464,12 +491,13 @@ impl MemberDoc {
             read_count: u(d, "readCount"),
             last_read_at: opt_ts(d, "lastReadAt"),
             last_activity_at: ts(d, "lastActivityAt"),
+            meta: d.get_document("meta").cloned().unwrap_or_default(),
         })
     }
 
     /// The document as stored.
     pub fn to_doc(&self) -> Document {
-        bson::doc! {
+        let mut d = bson::doc! {
             "tenantId": self.tenant_id.as_str(),
             "dialogId": self.dialog_id.as_str(),
             "userId": self.user_id.as_str(),
@@ -479,7 +507,11 @@ impl MemberDoc {
             "readCount": stored_seq(self.read_count),
             "lastReadAt": self.last_read_at,
             "lastActivityAt": self.last_activity_at,
+        };
+        if !self.meta.is_empty() {
+            d.insert("meta", self.meta.clone());
         }
+        d
     }
 
     /// Unread against `dialog`: its countable messages minus those counted at the watermark
@@ -496,6 +528,7 @@ impl MemberDoc {
             last_read_seq: self.last_read_seq,
             unread_count: self.unread(dialog),
             joined_at: self.joined_at,
+            meta: meta_of(&self.meta),
         }
     }
 }

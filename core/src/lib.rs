@@ -16,6 +16,7 @@ pub mod journal;
 pub mod locks;
 pub mod members;
 pub mod messages;
+pub mod meta;
 pub mod outbox;
 pub mod plain;
 pub mod reactions;

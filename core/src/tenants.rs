@@ -53,6 +53,7 @@ pub async fn create_tenant(
             .unwrap_or(tenant_id.as_str())
             .to_owned(),
         created_at: now_ms(),
+        meta: Default::default(),
     };
     let doc = doc! {
         "tenantId": tenant.tenant_id.as_str(),
@@ -78,11 +79,15 @@ pub async fn create_tenant(
     }
 }
 
-fn tenant_from_doc(d: &Document) -> Result<Tenant> {
+pub(crate) fn tenant_from_doc(d: &Document) -> Result<Tenant> {
     Ok(Tenant {
         tenant_id: docs::parse(d, "tenantId")?,
         name: docs::s(d, "name")?,
         created_at: d.get_i64("createdAt").unwrap_or(0),
+        meta: d
+            .get_document("meta")
+            .map(docs::meta_of)
+            .unwrap_or_default(),
     })
 }
 

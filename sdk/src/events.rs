@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::ids::{DialogId, MessageId, UserId};
-use crate::types::{Dialog, EventEnvelope, Member, Message, Meta, TypingState, User};
+use crate::types::{Dialog, EventEnvelope, Member, Message, Meta, Tenant, TypingState, User};
 
 macro_rules! event_types {
     ($( $(#[$doc:meta])* $variant:ident = $name:literal, entity $entity:literal; )*) => {
@@ -89,6 +89,8 @@ event_types! {
     UserChanged = "user.changed", entity "user";
     /// A user was removed.
     UserRemove = "user.remove", entity "user";
+    /// A tenant's meta changed (no user receives an update).
+    TenantChanged = "tenant.changed", entity "tenant";
 }
 
 impl EventType {
@@ -263,6 +265,10 @@ impl Payload for Typing {
 pub struct MessageChanged {
     /// The message after the edit.
     pub message: Message,
+    /// What changed when the change came through the meta routes (`meta.<key>`); absent for
+    /// an edit (`PUT /api/messages/{m}`: content and meta as sent).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changed: Vec<String>,
 }
 
 impl Payload for MessageChanged {
@@ -431,4 +437,32 @@ pub struct UserRemoved {
 
 impl Payload for UserRemoved {
     const TYPE: EventType = EventType::UserRemove;
+}
+
+/// `data` of `dialog.member.changed`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberChanged {
+    /// The membership after the change.
+    pub member: Member,
+    /// What changed: `meta.<key>`.
+    pub changed: Vec<String>,
+}
+
+impl Payload for MemberChanged {
+    const TYPE: EventType = EventType::DialogMemberChanged;
+}
+
+/// `data` of `tenant.changed`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantChanged {
+    /// The tenant after the change.
+    pub tenant: Tenant,
+    /// What changed: `meta.<key>`.
+    pub changed: Vec<String>,
+}
+
+impl Payload for TenantChanged {
+    const TYPE: EventType = EventType::TenantChanged;
 }

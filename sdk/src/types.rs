@@ -90,6 +90,9 @@ pub struct Tenant {
     pub name: String,
     /// Creation time.
     pub created_at: i64,
+    /// Metadata (`/api/meta/tenant/{id}`); omitted when empty.
+    #[serde(default, skip_serializing_if = "Meta::is_empty")]
+    pub meta: Meta,
 }
 
 /// `POST /api/tenants`.
@@ -190,6 +193,10 @@ pub struct Member {
     pub unread_count: u64,
     /// When the member joined.
     pub joined_at: i64,
+    /// Metadata of the membership (`/api/meta/dialogMember/{dialogId}:{userId}`); omitted when
+    /// empty.
+    #[serde(default, skip_serializing_if = "Meta::is_empty")]
+    pub meta: Meta,
 }
 
 /// A dialog.
@@ -863,4 +870,38 @@ pub mod nullable {
     ) -> Result<Option<Option<T>>, D::Error> {
         Ok(Some(Option::deserialize(d)?))
     }
+}
+
+/// The meta of one entity: `GET|PUT|DELETE /api/meta/{entityType}/{entityId}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EntityMeta {
+    /// `tenant`, `user`, `dialog`, `dialogMember` or `message`.
+    pub entity_type: String,
+    /// The entity's id (`{dialogId}:{userId}` for a membership).
+    pub entity_id: String,
+    /// Its meta after the call.
+    pub meta: Meta,
+}
+
+/// One key of an entity's meta: `GET /api/meta/{entityType}/{entityId}/{key}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MetaEntry {
+    /// `tenant`, `user`, `dialog`, `dialogMember` or `message`.
+    pub entity_type: String,
+    /// The entity's id.
+    pub entity_id: String,
+    /// The key.
+    pub key: String,
+    /// Its value.
+    pub value: Value,
+}
+
+/// `PUT /api/meta/{entityType}/{entityId}/{key}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetaValueInput {
+    /// The value to store (any JSON; `null` removes the key).
+    pub value: Value,
 }

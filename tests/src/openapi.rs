@@ -477,6 +477,7 @@ mod tests {
                 last_read_seq: 0,
                 unread_count: 0,
                 joined_at: 1_700_000_000_000,
+                meta: BTreeMap::from([("role".to_owned(), serde_json::json!("owner"))]),
             }],
             created_at: 1_700_000_000_000,
             updated_at: 1_700_000_000_000,
@@ -787,6 +788,7 @@ mod tests {
             tenant_id: "acme".parse().expect("id"),
             name: "Acme".into(),
             created_at: 1,
+            meta: BTreeMap::from([("plan".to_owned(), serde_json::json!({"seats": 5}))]),
         };
         ok("POST", "/api/tenants", 201, to_json(&data(tenant.clone())));
         ok(

@@ -146,7 +146,11 @@ async fn a_poison_message_is_dead_lettered_and_does_not_block_the_next_event() {
     let key = format!("message.create.{}", h.tenant);
 
     h.publish_raw(&key, "evt_poison", b"{not json").await;
-    let unhandled = h.event(EventType::DialogMemberChanged, &dialog, json!({}));
+    let unhandled = h.event(
+        EventType::Unknown("dialog.from_a_newer_producer".to_owned()),
+        &dialog,
+        json!({}),
+    );
     h.publish(&unhandled).await;
     let event = h.send_message(&dialog, "alice", "after the poison").await;
     h.publish(&event).await;

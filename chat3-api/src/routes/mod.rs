@@ -3,6 +3,7 @@
 
 mod dialogs;
 mod messages;
+mod meta;
 mod ops;
 mod tenants;
 mod users;
@@ -68,6 +69,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ),
     ("GET", "/api/users/{userId}/stats"),
     ("GET", "/api/users/{userId}/updates"),
+    ("GET", "/api/meta/{entityType}/{entityId}"),
+    ("PUT", "/api/meta/{entityType}/{entityId}"),
+    ("DELETE", "/api/meta/{entityType}/{entityId}"),
+    ("GET", "/api/meta/{entityType}/{entityId}/{key}"),
+    ("PUT", "/api/meta/{entityType}/{entityId}/{key}"),
+    ("DELETE", "/api/meta/{entityType}/{entityId}/{key}"),
 ];
 
 /// Largest page size.
@@ -160,7 +167,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .get(users::reactions),
         )
         .service(resource("/api/users/{userId}/stats").get(users::stats))
-        .service(resource("/api/users/{userId}/updates").get(users::updates));
+        .service(resource("/api/users/{userId}/updates").get(users::updates))
+        .service(
+            resource("/api/meta/{entityType}/{entityId}")
+                .get(meta::get)
+                .put(meta::put)
+                .delete(meta::delete),
+        )
+        .service(
+            resource("/api/meta/{entityType}/{entityId}/{key}")
+                .get(meta::get_key)
+                .put(meta::put_key)
+                .delete(meta::delete_key),
+        );
 }
 
 /// `?page=&limit=` of offset-paginated lists.

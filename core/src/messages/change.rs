@@ -131,7 +131,10 @@ pub async fn edit(
             id.as_str(),
             Some(&m.dialog_id),
             &Actor::user(m.sender_id.as_str()),
-            &MessageChanged { message: m.clone() },
+            &MessageChanged {
+                message: m.clone(),
+                changed: Vec::new(),
+            },
         );
         Ok(Staged::new(m, vec![e]))
     })

@@ -1,8 +1,9 @@
 //! Member events. `dialog.member.add` goes to every member, the added ones included, naming who
 //! joined; `dialog.member.remove` goes to the remaining members and, once, to the removed user
-//! (from the event: their membership is gone), after which they get nothing from the dialog.
+//! (from the event: their membership is gone), after which they get nothing from the dialog;
+//! `dialog.member.changed` (a membership's meta) goes to every member, naming whose and what.
 
-use chat3_sdk::events::{MemberRemoved, MembersAdded};
+use chat3_sdk::events::{MemberChanged, MemberRemoved, MembersAdded};
 use chat3_sdk::{EventEnvelope, EventType, Member, UserId};
 use serde_json::{json, Map, Value};
 
@@ -18,6 +19,8 @@ pub enum MemberEvent {
     Added(Vec<Member>),
     /// `dialog.member.remove`.
     Removed(MemberRemoved),
+    /// `dialog.member.changed`: a membership's meta.
+    Changed(MemberChanged),
 }
 
 impl MemberEvent {
@@ -28,6 +31,9 @@ impl MemberEvent {
                 MemberEvent::Added(event.payload::<MembersAdded>().map_err(poison)?.members)
             }
             EventType::DialogMemberRemove => MemberEvent::Removed(event.payload().map_err(poison)?),
+            EventType::DialogMemberChanged => {
+                MemberEvent::Changed(event.payload().map_err(poison)?)
+            }
             _ => return Ok(None),
         }))
     }
@@ -35,7 +41,7 @@ impl MemberEvent {
     /// Who receives an update.
     pub fn recipients(&self) -> Recipients {
         match self {
-            MemberEvent::Added(_) => Recipients::Members,
+            MemberEvent::Added(_) | MemberEvent::Changed(_) => Recipients::Members,
             MemberEvent::Removed(r) => Recipients::MembersAnd(r.member.user_id.clone()),
         }
     }
@@ -46,6 +52,10 @@ impl MemberEvent {
         match self {
             MemberEvent::Added(added) => data.insert("members".into(), json!(added)),
             MemberEvent::Removed(r) => data.insert("removedMember".into(), json!(r.member)),
+            MemberEvent::Changed(c) => {
+                data.insert("changed".into(), json!(c.changed));
+                data.insert("changedMember".into(), json!(c.member))
+            }
         };
     }
 

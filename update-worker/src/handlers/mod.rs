@@ -3,7 +3,7 @@
 //! (`crate::fanout`) only reads state and stores and publishes what these decide.
 //!
 //! - `dialog` ([`dialog`]): `dialog.create`, `dialog.changed`, `dialog.delete`, `dialog.read`;
-//! - members ([`member`]): `dialog.member.add`, `dialog.member.remove`;
+//! - members ([`member`]): `dialog.member.add`, `dialog.member.remove`, `dialog.member.changed`;
 //! - `message` ([`message`]): `message.create`, `message.changed`, `message.delete`;
 //! - receipts and reactions ([`receipt`]): `message.status.changed`, `message.reaction.changed`;
 //! - typing ([`typing`]): `dialog.typing`, ephemeral (no store, no seq) to the other members;
@@ -84,12 +84,13 @@ impl Recipients {
 }
 
 /// The event types the worker turns into updates.
-pub const HANDLED: [EventType; 14] = [
+pub const HANDLED: [EventType; 15] = [
     EventType::DialogCreate,
     EventType::DialogChanged,
     EventType::DialogDelete,
     EventType::DialogMemberAdd,
     EventType::DialogMemberRemove,
+    EventType::DialogMemberChanged,
     EventType::DialogRead,
     EventType::DialogTyping,
     EventType::MessageCreate,
