@@ -37,28 +37,32 @@ fn invalid(message: String) -> Error {
 
 impl Entity {
     /// The entity named by a path. `tenant` must name the caller's own tenant (404
-    /// `tenant_not_found` otherwise: another tenant's is never reached); ids of the wrong form
-    /// are a 400 `invalid_path_parameter`.
+    /// `tenant_not_found` otherwise: another tenant's is never reached). An id that cannot name
+    /// an entity of the type (`message/0`, a membership without `:`) names none: 404 with the
+    /// type's code, as for an id of the right form that does not exist.
     pub fn parse(tenant: &TenantId, entity_type: &str, id: &str) -> Result<Self> {
-        let bad = |e: chat3_sdk::IdError| invalid(format!("entityId: {e}"));
+        let none = |code: &'static str, what: &str| {
+            Error::not_found(code, format!("{what} '{id}' does not exist"))
+        };
         Ok(match entity_type {
             "tenant" => {
                 if id != tenant.as_str() {
-                    return Err(Error::not_found(
-                        "tenant_not_found",
-                        format!("tenant '{id}' does not exist"),
-                    ));
+                    return Err(none("tenant_not_found", "tenant"));
                 }
                 Entity::Tenant
             }
-            "user" => Entity::User(id.parse().map_err(bad)?),
-            "dialog" => Entity::Dialog(id.parse().map_err(bad)?),
-            "message" => Entity::Message(id.parse().map_err(bad)?),
+            "user" => Entity::User(id.parse().map_err(|_| none("user_not_found", "user"))?),
+            "dialog" => Entity::Dialog(id.parse().map_err(|_| none("dialog_not_found", "dialog"))?),
+            "message" => Entity::Message(
+                id.parse()
+                    .map_err(|_| none("message_not_found", "message"))?,
+            ),
             "dialogMember" => {
-                let (d, u) = id.split_once(':').ok_or_else(|| {
-                    invalid("entityId of a dialogMember is '{dialogId}:{userId}'".to_owned())
-                })?;
-                Entity::Member(d.parse().map_err(bad)?, u.parse().map_err(bad)?)
+                let parsed = id
+                    .split_once(':')
+                    .and_then(|(d, u)| Some((d.parse().ok()?, u.parse().ok()?)));
+                let (d, u) = parsed.ok_or_else(|| none("member_not_found", "membership"))?;
+                Entity::Member(d, u)
             }
             other => {
                 return Err(invalid(format!(

@@ -191,12 +191,21 @@ async fn every_entity_type_has_its_meta_changed_in_place_with_its_own_event() {
         "tenant_not_found",
     )
     .await;
+    // An id that cannot name an entity of the type names none.
     c.expect_error(
         "GET",
         "/api/meta/dialogMember/x",
         None,
-        400,
-        "invalid_path_parameter",
+        404,
+        "member_not_found",
+    )
+    .await;
+    c.expect_error(
+        "DELETE",
+        "/api/meta/message/0",
+        None,
+        404,
+        "message_not_found",
     )
     .await;
     c.expect_error(
