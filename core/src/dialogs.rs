@@ -22,10 +22,11 @@ use chat3_sdk::events::DialogCreated;
 
 /// Most members a dialog may be created with.
 pub const MAX_INITIAL_MEMBERS: usize = 1000;
-/// Longest dialog name.
+/// Longest display name of a dialog or a user.
 pub const MAX_NAME_CHARS: usize = 200;
 
-fn check_name(name: Option<&str>) -> Result<()> {
+/// A display name (dialog or user) is at most [`MAX_NAME_CHARS`] characters.
+pub(crate) fn check_name(name: Option<&str>) -> Result<()> {
     if name.is_some_and(|n| n.chars().count() > MAX_NAME_CHARS) {
         return Err(Error::invalid(
             "validation_error",
@@ -331,12 +332,7 @@ pub async fn list(
 ) -> Result<Page<Dialog>> {
     let c = store.coll(coll::DIALOGS);
     let query = q.within(tenant_filter(tenant));
-    let mut order = if q.sort.is_empty() {
-        doc! {"updatedAt": -1}
-    } else {
-        q.sort.clone()
-    };
-    order.insert("dialogId", -1);
+    let order = q.order(doc! {"updatedAt": -1}, ("dialogId", -1));
     let (total, dialogs) =
         filter::fetch(&c, query, order, (page - 1) * limit, limit, q.max_time()).await?;
     let ids: Vec<&str> = dialogs

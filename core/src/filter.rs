@@ -949,6 +949,20 @@ impl ListQuery {
         bson::doc! {"$and": [scope, self.filter.clone()]}
     }
 
+    /// The order to read in: the client's sort, else `default`, then `tiebreak` (a unique
+    /// field, so pages never overlap) unless the sort already names it.
+    pub fn order(&self, default: Document, tiebreak: (&str, i32)) -> Document {
+        let mut order = if self.sort.is_empty() {
+            default
+        } else {
+            self.sort.clone()
+        };
+        if !order.contains_key(tiebreak.0) {
+            order.insert(tiebreak.0, tiebreak.1);
+        }
+        order
+    }
+
     /// The scan bound of this query: `None` when index-backed.
     pub fn max_time(&self) -> Option<std::time::Duration> {
         (!self.indexed).then_some(SCAN_MAX_TIME)

@@ -69,14 +69,7 @@ pub async fn list(
 ) -> Result<Page<Member>> {
     let d = DialogDoc::from_doc(&load_doc(store, tenant, dialog).await?)?;
     let mine = scoped(tenant, doc! {"dialogId": dialog.as_str()});
-    let mut sort = if q.sort.is_empty() {
-        doc! {"joinedAt": 1}
-    } else {
-        q.sort.clone()
-    };
-    if !sort.contains_key("userId") {
-        sort.insert("userId", 1);
-    }
+    let sort = q.order(doc! {"joinedAt": 1}, ("userId", 1));
     let c = store.coll(coll::MEMBERS);
     let (total, found) = filter::fetch(
         &c,

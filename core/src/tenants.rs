@@ -127,11 +127,7 @@ pub async fn list_tenants(
     limit: u64,
 ) -> Result<Page<Tenant>> {
     let c = store.coll(coll::TENANTS);
-    let sort = if q.sort.is_empty() {
-        doc! {"tenantId": 1}
-    } else {
-        q.sort.clone()
-    };
+    let sort = q.order(doc! {"tenantId": 1}, ("tenantId", 1));
     let (total, docs) = filter::fetch(
         &c,
         q.within(doc! {}),

@@ -29,25 +29,12 @@ use crate::store::{coll, scoped, tenant_filter, Store};
 use crate::write::{self, Reply, Staged};
 use crate::Ctx;
 
-/// Longest user name.
-pub const MAX_NAME_CHARS: usize = 200;
-
 /// Dialogs removed from per round of a user's deletion (each in its own transaction).
 const DELETE_ROUND: i64 = 100;
 
 /// 404 `user_not_found`.
 pub(crate) fn user_not_found(user: &UserId) -> Error {
     Error::not_found("user_not_found", format!("user '{user}' does not exist"))
-}
-
-fn check_name(name: Option<&str>) -> Result<()> {
-    if name.is_some_and(|n| n.chars().count() > MAX_NAME_CHARS) {
-        return Err(Error::invalid(
-            "validation_error",
-            format!("name must be at most {MAX_NAME_CHARS} characters"),
-        ));
-    }
-    Ok(())
 }
 
 fn by_id(tenant: &TenantId, user: &UserId) -> Document {
@@ -68,7 +55,7 @@ fn added(tenant: &TenantId, user: &UserDoc, actor: &Actor) -> EventEnvelope {
 /// Creates a user and publishes `user.add`; 409 `user_exists` when the id is taken.
 #[tracing::instrument(skip_all, fields(tenant = %tenant, user = %req.user_id))]
 pub async fn create(ctx: &Ctx, tenant: &TenantId, req: &CreateUser) -> Result<User> {
-    check_name(req.name.as_deref())?;
+    crate::dialogs::check_name(req.name.as_deref())?;
     let mut user = UserDoc::created(
         tenant,
         &req.user_id,
@@ -201,10 +188,7 @@ pub async fn list(
 ) -> Result<Page<User>> {
     let c = store.coll(coll::USERS);
     let query = q.within(tenant_filter(tenant));
-    let mut order = q.sort.clone();
-    if !order.contains_key("userId") {
-        order.insert("userId", 1);
-    }
+    let order = q.order(doc! {"userId": 1}, ("userId", 1));
     let (total, found) =
         filter::fetch(&c, query, order, (page - 1) * limit, limit, q.max_time()).await?;
     let data = found
@@ -222,7 +206,7 @@ pub async fn list(
 /// nothing answers the user and emits nothing. 404 `user_not_found`.
 #[tracing::instrument(skip_all, fields(tenant = %tenant, user = %user))]
 pub async fn update(ctx: &Ctx, tenant: &TenantId, user: &UserId, req: &UpdateUser) -> Result<User> {
-    check_name(req.name.clone().flatten().as_deref())?;
+    crate::dialogs::check_name(req.name.clone().flatten().as_deref())?;
     if let Some(m) = &req.meta {
         crate::plain::check_meta("meta", m)?;
     }
