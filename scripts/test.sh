@@ -25,6 +25,10 @@ trap 'exit 143' TERM
 
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-$([ -t 1 ] && echo always || echo never)}"
 export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
+# A CI build is from scratch and never rebuilt: incremental caches would only take disk.
+if [ "${CI:-}" = true ]; then
+  export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+fi
 
 chat3_ensure_rabbitmq
 chat3_start_secantus :memory:

@@ -100,7 +100,7 @@ async fn authenticate(req: HttpRequest) -> Result<Caller, ApiError> {
     let (caller, limit_key) = if is_operator {
         // The operator may act on any tenant, but only an existing one: no orphan data.
         if let Some(t) = &asked {
-            state.tenants.ensure_exists(&state.ctx.store, t).await?;
+            state.tenants.ensure_active(&state.ctx.store, t).await?;
         }
         (
             Caller {

@@ -2,7 +2,8 @@
 //! printing JSON (one object per line) so scripts can read it.
 
 use chat3_core::store::Store;
-use chat3_core::tenants;
+use chat3_core::telemetry::progress_bar;
+use chat3_core::{tenant_deletion, tenants};
 use chat3_sdk::{CreateApiKey, Scope, TenantId};
 
 use crate::config::{KeyCommand, TenantCommand};
@@ -43,6 +44,36 @@ pub async fn tenant(cmd: TenantCommand) -> anyhow::Result<()> {
                 }
                 page += 1;
             }
+        }
+        TenantCommand::Delete {
+            tenant_id: id,
+            yes,
+            key_cache_seconds,
+            request_timeout_secs,
+            mongo,
+        } => {
+            let store = Store::connect(&mongo).await?;
+            let tenant = tenant_id(&id)?;
+            let found = tenants::get_tenant(&store, &tenant).await?;
+            if !yes && found.deletion.is_none() {
+                let counts = tenant_deletion::census(&store, &tenant).await?;
+                print(&serde_json::json!({"tenantId": tenant, "documents": counts}))?;
+                anyhow::bail!(
+                    "nothing deleted: pass --yes to delete tenant '{tenant}' and all its data"
+                );
+            }
+            let marked = tenant_deletion::begin(&store, &tenant).await?;
+            let total = marked.deletion.as_ref().map_or(0, |d| d.total);
+            let bar = progress_bar(total, false);
+            bar.enable_steady_tick(std::time::Duration::from_millis(200));
+            let grace = tenant_deletion::grace(key_cache_seconds, request_timeout_secs);
+            let done = tenant_deletion::run(&store, &tenant, grace, |p| {
+                bar.set_length(p.total.max(p.deleted));
+                bar.set_position(p.deleted);
+            })
+            .await?;
+            bar.finish_and_clear();
+            print(&serde_json::json!({"tenantId": tenant, "deleted": done}))
         }
     }
 }

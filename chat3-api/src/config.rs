@@ -50,6 +50,26 @@ pub enum TenantCommand {
         #[command(flatten)]
         mongo: MongoArgs,
     },
+    /// Delete a tenant: revoke its keys at once, then remove all its data, showing progress.
+    /// Without `--yes` it only prints what the tenant holds.
+    Delete {
+        /// Tenant id.
+        tenant_id: String,
+        /// Really delete (otherwise only count).
+        #[arg(long)]
+        yes: bool,
+        /// How long running API instances trust a looked-up key (their
+        /// `CHAT3_KEY_CACHE_SECONDS`): the deletion waits that long, plus their request
+        /// timeout, for writes admitted before the revocation, then sweeps again.
+        #[arg(long, env = "CHAT3_KEY_CACHE_SECONDS", default_value_t = 5)]
+        key_cache_seconds: u64,
+        /// The API instances' `CHAT3_REQUEST_TIMEOUT_SECS`.
+        #[arg(long, env = "CHAT3_REQUEST_TIMEOUT_SECS", default_value_t = 10)]
+        request_timeout_secs: u64,
+        /// Storage.
+        #[command(flatten)]
+        mongo: MongoArgs,
+    },
 }
 
 /// `chat3-api key ...`.
@@ -153,6 +173,11 @@ impl ApiConfig {
             queue: self.send_queue.max(1),
             max_wait: Duration::from_millis(self.send_max_wait_ms.max(1)),
         }
+    }
+
+    /// How long a tenant deletion waits for writes admitted before its keys' revocation.
+    pub fn deletion_grace(&self) -> Duration {
+        chat3_core::tenant_deletion::grace(self.key_cache_seconds, self.request_timeout_secs)
     }
 
     /// Journal retention as a duration.

@@ -59,25 +59,63 @@ impl KeyCache {
     }
 }
 
-/// Tenants known to exist, for operator requests naming one with `X-Tenant-ID`. Tenants are
-/// never deleted yet, so a positive answer can be kept.
-#[derive(Default)]
+impl KeyCache {
+    /// Drops the cached lookups of every key of `tenant` (its deletion revoked them all).
+    pub fn forget_tenant(&self, tenant: &TenantId) {
+        if let Ok(mut map) = self.entries.lock() {
+            map.retain(|_, (rec, _)| rec.as_ref().is_none_or(|r| r.tenant_id != *tenant));
+        }
+    }
+}
+
+/// Tenants known to exist and be active, for operator requests naming one with `X-Tenant-ID`;
+/// trusted for the key-cache TTL, like keys, so that a deletion started elsewhere stops the
+/// operator's writes within the same window as the tenant's own keys.
 pub struct KnownTenants {
-    known: Mutex<std::collections::HashSet<TenantId>>,
+    ttl: Duration,
+    known: Mutex<HashMap<TenantId, Instant>>,
 }
 
 impl KnownTenants {
-    pub async fn ensure_exists(&self, store: &Store, tenant: &TenantId) -> Result<(), ApiError> {
-        if self.known.lock().is_ok_and(|k| k.contains(tenant)) {
+    /// A cache trusting entries for `ttl`.
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            known: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Ok when `tenant` exists and is not being deleted: 404 `tenant_not_found` or
+    /// `tenant_deleting` otherwise (the tenant is no longer there to act on, as every tenant
+    /// route documents).
+    pub async fn ensure_active(&self, store: &Store, tenant: &TenantId) -> Result<(), ApiError> {
+        if self
+            .known
+            .lock()
+            .is_ok_and(|k| k.get(tenant).is_some_and(|at| at.elapsed() < self.ttl))
+        {
             return Ok(());
         }
-        tenants::get_tenant(store, tenant).await?;
+        if tenants::require_active(&tenants::get_tenant(store, tenant).await?).is_err() {
+            return Err(chat3_core::Error::not_found(
+                "tenant_deleting",
+                format!("tenant '{tenant}' is being deleted"),
+            )
+            .into());
+        }
         if let Ok(mut k) = self.known.lock() {
             if k.len() >= CACHE_CAP {
                 k.clear();
             }
-            k.insert(tenant.clone());
+            k.insert(tenant.clone(), Instant::now());
         }
         Ok(())
+    }
+
+    /// Forgets `tenant` (it is being deleted).
+    pub fn forget(&self, tenant: &TenantId) {
+        if let Ok(mut k) = self.known.lock() {
+            k.remove(tenant);
+        }
     }
 }

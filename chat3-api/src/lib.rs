@@ -5,6 +5,7 @@ pub mod body;
 pub mod caller;
 pub mod cli;
 pub mod config;
+pub mod deletions;
 pub mod error;
 pub mod idempotency;
 pub mod keys;
@@ -44,7 +45,12 @@ pub async fn start(config: ApiConfig, shutdown: CancellationToken) -> anyhow::Re
     }
     let ctx = Ctx::with_sends(store, bus, config.sends());
     let contract = chat3_core::contract::Contract::from_yaml(OPENAPI_YAML)?;
-    let state = web::Data::new(AppState::new(ctx.clone(), &config, contract));
+    let (deletions, deletions_task) = deletions::spawn(
+        ctx.store.clone(),
+        config.deletion_grace(),
+        shutdown.child_token(),
+    );
+    let state = web::Data::new(AppState::new(ctx.clone(), &config, contract, deletions));
 
     let listener = TcpListener::bind(&config.bind)?;
     let addr = listener.local_addr()?;
@@ -83,6 +89,7 @@ pub async fn start(config: ApiConfig, shutdown: CancellationToken) -> anyhow::Re
         let served = server.await;
         shutdown.cancel();
         let _ = sweeper_task.await;
+        let _ = deletions_task.await;
         // In-flight requests are done: publish what they committed, then close.
         ctx.shutdown().await;
         ctx.bus.close().await;

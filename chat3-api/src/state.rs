@@ -6,6 +6,7 @@ use chat3_core::contract::Contract;
 use chat3_core::Ctx;
 
 use crate::config::ApiConfig;
+use crate::deletions::Deletions;
 use crate::keys::{KeyCache, KnownTenants};
 use crate::rate_limit::Limiter;
 
@@ -29,21 +30,25 @@ pub struct AppState {
     pub request_timeout: Duration,
     /// Request-body schemas of the spec.
     pub contract: Contract,
+    /// The tenant deletion job.
+    pub deletions: Deletions,
 }
 
 impl AppState {
     /// State for `config` over `ctx`.
-    pub fn new(ctx: Ctx, config: &ApiConfig, contract: Contract) -> Self {
+    pub fn new(ctx: Ctx, config: &ApiConfig, contract: Contract, deletions: Deletions) -> Self {
+        let key_ttl = Duration::from_secs(config.key_cache_seconds);
         Self {
             ctx,
             admin_api_key: config.admin_api_key.clone().filter(|k| !k.is_empty()),
-            keys: KeyCache::new(Duration::from_secs(config.key_cache_seconds)),
+            keys: KeyCache::new(key_ttl),
             limiter: Limiter::new(config.rate_limit_per_second, config.rate_limit_burst),
-            tenants: KnownTenants::default(),
+            tenants: KnownTenants::new(key_ttl),
             body_limit: config.body_limit_bytes,
             idempotency_lease: Duration::from_secs(config.idempotency_lease_secs.max(1)),
             request_timeout: Duration::from_secs(config.request_timeout_secs.max(1)),
             contract,
+            deletions,
         }
     }
 }

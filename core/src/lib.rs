@@ -26,6 +26,7 @@ pub mod service;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;
+pub mod tenant_deletion;
 pub mod tenants;
 pub mod testing;
 pub mod updates;

@@ -36,6 +36,21 @@ pub mod coll {
     pub const IDEMPOTENCY_KEYS: &str = "idempotency_keys";
     /// Leases of singleton background jobs (outbox sweeper).
     pub const LEASES: &str = "leases";
+
+    /// Every collection of a tenant's data but its keys and its own document, in the order a
+    /// tenant deletion empties them (what others point at goes last). Each has an index that
+    /// starts with `tenantId`.
+    pub const TENANT_DATA: &[&str] = &[
+        UPDATES,
+        EVENTS,
+        IDEMPOTENCY_KEYS,
+        REACTIONS,
+        MESSAGE_STATUSES,
+        MESSAGES,
+        MEMBERS,
+        DIALOGS,
+        USERS,
+    ];
 }
 
 /// The filter every tenant-scoped query starts from.
@@ -225,6 +240,8 @@ impl Store {
                 coll::EVENTS,
                 vec![
                     idx(doc! {"published": 1, "createdAt": 1}, None),
+                    // A tenant's deletion finds its events.
+                    idx(doc! {"tenantId": 1}, None),
                     idx(
                         doc! {"publishedAt": 1},
                         Some(

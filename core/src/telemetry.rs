@@ -14,3 +14,18 @@ pub fn init(args: &LogArgs) {
         LogFormat::Text => builder.try_init(),
     };
 }
+
+/// A progress bar on stderr for the operator commands (drawn only on a terminal), or a hidden
+/// one when `quiet`.
+pub fn progress_bar(len: u64, quiet: bool) -> indicatif::ProgressBar {
+    if quiet {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} ({per_sec}, eta {eta}) {msg}",
+    ) {
+        bar.set_style(style);
+    }
+    bar
+}

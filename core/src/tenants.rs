@@ -5,6 +5,7 @@
 use bson::{doc, Document};
 use chat3_sdk::{
     ApiKeyInfo, CreateApiKey, CreatedApiKey, Page, Pagination, Scope, Tenant, TenantId,
+    TenantStatus, UpdateTenant,
 };
 use futures_util::TryStreamExt;
 use sha2::{Digest, Sha256};
@@ -15,6 +16,7 @@ use crate::filter::{self, Field, Kind, ListQuery, Resource};
 use crate::ids::{now_ms, random_base36};
 use crate::store::{coll, scoped, tenant_filter, Store};
 use crate::write::{self, Reply, Staged};
+use crate::Ctx;
 
 /// Prefix of every API key secret.
 pub const KEY_PREFIX: &str = "c3k_";
@@ -54,6 +56,8 @@ pub async fn create_tenant(
             .to_owned(),
         created_at: now_ms(),
         meta: Default::default(),
+        status: TenantStatus::Active,
+        deletion: None,
     };
     let doc = doc! {
         "tenantId": tenant.tenant_id.as_str(),
@@ -80,6 +84,7 @@ pub async fn create_tenant(
 }
 
 pub(crate) fn tenant_from_doc(d: &Document) -> Result<Tenant> {
+    let deletion = crate::tenant_deletion::progress_of(d);
     Ok(Tenant {
         tenant_id: docs::parse(d, "tenantId")?,
         name: docs::s(d, "name")?,
@@ -88,7 +93,89 @@ pub(crate) fn tenant_from_doc(d: &Document) -> Result<Tenant> {
             .get_document("meta")
             .map(docs::meta_of)
             .unwrap_or_default(),
+        status: if deletion.is_some() {
+            TenantStatus::Deleting
+        } else {
+            TenantStatus::Active
+        },
+        deletion,
     })
+}
+
+/// 409 `tenant_deleting` when `t` is being deleted: nothing new may be written for it.
+pub fn require_active(t: &Tenant) -> Result<()> {
+    match t.status {
+        TenantStatus::Active => Ok(()),
+        TenantStatus::Deleting => Err(Error::conflict(
+            "tenant_deleting",
+            format!("tenant '{}' is being deleted", t.tenant_id),
+        )),
+    }
+}
+
+/// `PATCH /api/tenants/{id}`: changes the name and merges `meta` (a `null` value removes a
+/// key), in one transaction with a `tenant.changed` event naming the changed fields (none when
+/// nothing changed). 404 `tenant_not_found`, 409 `tenant_deleting`.
+#[tracing::instrument(skip_all, fields(tenant = %tenant_id))]
+pub async fn update_tenant(ctx: &Ctx, tenant_id: &TenantId, req: &UpdateTenant) -> Result<Tenant> {
+    check_name("name", req.name.as_deref())?;
+    if let Some(meta) = &req.meta {
+        crate::plain::check_meta("meta", meta)?;
+    }
+    let name = match req.name.as_deref().map(str::trim) {
+        Some("") => return Err(Error::invalid("validation_error", "name must not be empty")),
+        other => other,
+    };
+    let store = &ctx.store;
+    write::transact(ctx, Reply::Ok, async |s| {
+        let c = store.coll(coll::TENANTS);
+        let found = c
+            .find_one(tenant_filter(tenant_id))
+            .session(&mut *s)
+            .await?
+            .ok_or_else(|| {
+                Error::not_found(
+                    "tenant_not_found",
+                    format!("tenant '{tenant_id}' does not exist"),
+                )
+            })?;
+        let mut t = tenant_from_doc(&found)?;
+        require_active(&t)?;
+        let mut changed = Vec::new();
+        let mut set = Document::new();
+        if let Some(n) = name.filter(|n| *n != t.name) {
+            t.name = n.to_owned();
+            set.insert("name", n);
+            changed.push("name".to_owned());
+        }
+        if let Some(patch) = &req.meta {
+            let mut meta = found.get_document("meta").cloned().unwrap_or_default();
+            let keys = docs::merge_meta(&mut meta, patch)?;
+            if !keys.is_empty() {
+                t.meta = docs::meta_of(&meta);
+                set.insert("meta", meta);
+                changed.extend(keys);
+            }
+        }
+        let mut events = Vec::new();
+        if !changed.is_empty() {
+            c.update_one(tenant_filter(tenant_id), doc! {"$set": set})
+                .session(&mut *s)
+                .await?;
+            events.push(crate::events::event(
+                tenant_id,
+                tenant_id.as_str(),
+                None,
+                &crate::events::Actor::api(),
+                &chat3_sdk::events::TenantChanged {
+                    tenant: t.clone(),
+                    changed,
+                },
+            ));
+        }
+        Ok(Staged::new(t, events))
+    })
+    .await
 }
 
 /// One tenant, or 404 `tenant_not_found`.
@@ -184,7 +271,7 @@ pub async fn create_key(
     req: &CreateApiKey,
 ) -> Result<CreatedApiKey> {
     check_name("name", req.name.as_deref())?;
-    get_tenant(store, tenant).await?;
+    require_active(&get_tenant(store, tenant).await?)?;
     let mut scopes = req.scopes.clone().unwrap_or_else(|| Scope::ALL.to_vec());
     scopes.sort();
     scopes.dedup();

@@ -249,6 +249,37 @@ impl Client {
             .await
     }
 
+    /// `GET /api/tenants/{id}`: with `status` and, while deleting, the progress.
+    pub async fn get_tenant(&self, tenant: &TenantId) -> Result<Tenant, Error> {
+        Ok(self
+            .get::<Data<Tenant>>(&format!("/api/tenants/{tenant}"))
+            .await?
+            .data)
+    }
+
+    /// `PATCH /api/tenants/{id}`: rename and/or merge meta (`null` removes a key).
+    pub async fn update_tenant(
+        &self,
+        tenant: &TenantId,
+        req: &UpdateTenant,
+    ) -> Result<Tenant, Error> {
+        let path = format!("/api/tenants/{tenant}");
+        Ok(self
+            .send::<Data<Tenant>>(self.request(Method::PATCH, &path).json(req))
+            .await?
+            .data)
+    }
+
+    /// `DELETE /api/tenants/{id}`: revokes its keys and starts removing its data (202); the
+    /// tenant as `deleting`. Poll [`Client::get_tenant`] until it is 404 to see it finish.
+    pub async fn delete_tenant(&self, tenant: &TenantId) -> Result<Tenant, Error> {
+        let path = format!("/api/tenants/{tenant}");
+        Ok(self
+            .send::<Data<Tenant>>(self.request(Method::DELETE, &path))
+            .await?
+            .data)
+    }
+
     /// `POST /api/tenants/{id}/api-keys`: the response carries the secret, shown only once.
     pub async fn create_api_key(
         &self,

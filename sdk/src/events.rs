@@ -89,7 +89,7 @@ event_types! {
     UserChanged = "user.changed", entity "user";
     /// A user was removed.
     UserRemove = "user.remove", entity "user";
-    /// A tenant's meta changed (no user receives an update).
+    /// A tenant's name or meta changed (no user receives an update).
     TenantChanged = "tenant.changed", entity "tenant";
 }
 
@@ -459,7 +459,7 @@ impl Payload for MemberChanged {
 pub struct TenantChanged {
     /// The tenant after the change.
     pub tenant: Tenant,
-    /// What changed: `meta.<key>`.
+    /// What changed: `name`, `meta.<key>`.
     pub changed: Vec<String>,
 }
 

@@ -93,6 +93,60 @@ pub struct Tenant {
     /// Metadata (`/api/meta/tenant/{id}`); omitted when empty.
     #[serde(default, skip_serializing_if = "Meta::is_empty")]
     pub meta: Meta,
+    /// `active`, or `deleting` once `DELETE /api/tenants/{id}` was accepted.
+    #[serde(default)]
+    pub status: TenantStatus,
+    /// Progress of the deletion; only while `status` is `deleting`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion: Option<TenantDeletion>,
+}
+
+/// Whether a tenant is in use or being deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum TenantStatus {
+    /// In use.
+    #[default]
+    Active,
+    /// Its keys are revoked and its data is being removed; it disappears (404) when done.
+    Deleting,
+}
+
+/// How far the deletion of a tenant's data has come.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantDeletion {
+    /// When the deletion was accepted.
+    pub started_at: i64,
+    /// Documents the tenant had when the deletion started (writes still in flight may add a
+    /// few, so `deleted` can end slightly above it).
+    pub total: u64,
+    /// Documents removed so far.
+    pub deleted: u64,
+    /// The same per kind of data (`users`, `dialogs`, `members`, `messages`, ...).
+    pub collections: std::collections::BTreeMap<String, DeletionCount>,
+}
+
+/// Documents of one kind: at the start, and removed so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeletionCount {
+    /// At the start.
+    pub total: u64,
+    /// Removed so far.
+    pub deleted: u64,
+}
+
+/// `PATCH /api/tenants/{id}`: the fields given change.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateTenant {
+    /// New display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Meta keys to set; a `null` value removes the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<Meta>,
 }
 
 /// `POST /api/tenants`.

@@ -168,6 +168,20 @@ impl Spec {
         Some(props.keys().cloned().collect())
     }
 
+    /// Whether `body` matches the operation's JSON request-body schema (false when it takes
+    /// none).
+    pub fn request_accepts(&self, method: &str, template: &str, body: &Value) -> bool {
+        let Some(schema) = self
+            .doc
+            .pointer(&format!("/paths/{}", pointer_escape(template)))
+            .and_then(|p| p.get(method.to_ascii_lowercase()))
+            .and_then(|op| op.pointer("/requestBody/content/application~1json/schema"))
+        else {
+            return false;
+        };
+        self.check_schema("request", schema, body).is_ok()
+    }
+
     /// Checks a response: `path` is the concrete request path (a query string is ignored),
     /// `status` the HTTP status and `body` the parsed JSON body (`Value::Null` for none).
     ///
@@ -411,8 +425,9 @@ fn snippet(body: &Value) -> String {
 mod tests {
     use super::*;
     use chat3_sdk::{
-        ApiKeyInfo, CreatedApiKey, Data, Dialog, ErrorBody, InboxDialog, Member, Message, Page,
-        Pagination, ReadState, Readiness, Scope, Tenant, Update, UpdateType, UpdatesPage,
+        ApiKeyInfo, CreatedApiKey, Data, DeletionCount, Dialog, ErrorBody, InboxDialog, Member,
+        Message, Page, Pagination, ReadState, Readiness, Scope, Tenant, TenantDeletion,
+        TenantStatus, Update, UpdateType, UpdatesPage,
     };
     use std::collections::BTreeMap;
 
@@ -789,8 +804,33 @@ mod tests {
             name: "Acme".into(),
             created_at: 1,
             meta: BTreeMap::from([("plan".to_owned(), serde_json::json!({"seats": 5}))]),
+            status: TenantStatus::Active,
+            deletion: None,
         };
         ok("POST", "/api/tenants", 201, to_json(&data(tenant.clone())));
+        let deleting = Tenant {
+            status: TenantStatus::Deleting,
+            deletion: Some(TenantDeletion {
+                started_at: 2,
+                total: 3,
+                deleted: 1,
+                collections: BTreeMap::from([(
+                    "users".to_owned(),
+                    DeletionCount {
+                        total: 3,
+                        deleted: 1,
+                    },
+                )]),
+            }),
+            ..tenant.clone()
+        };
+        ok(
+            "DELETE",
+            "/api/tenants/acme",
+            202,
+            to_json(&data(deleting.clone())),
+        );
+        ok("GET", "/api/tenants/acme", 200, to_json(&data(deleting)));
         ok(
             "GET",
             "/api/tenants",

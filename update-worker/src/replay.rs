@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use chat3_core::bus::Bus;
 use chat3_core::store::Store;
+use chat3_core::telemetry::progress_bar;
 use chat3_core::updates::{self, Selection};
 use futures_util::TryStreamExt;
-use indicatif::{ProgressBar, ProgressStyle};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ReplayArgs;
@@ -65,20 +65,6 @@ pub async fn run(args: &ReplayArgs, shutdown: CancellationToken) -> anyhow::Resu
     bus.close().await;
     tracing::info!(published, "replay finished");
     Ok(ReplaySummary { matched, published })
-}
-
-/// A bar on stderr (drawn only on a terminal), or a hidden one.
-pub(crate) fn progress_bar(len: u64, quiet: bool) -> ProgressBar {
-    if quiet {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(len);
-    if let Ok(style) = ProgressStyle::with_template(
-        "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} ({per_sec}, eta {eta})",
-    ) {
-        bar.set_style(style);
-    }
-    bar
 }
 
 /// A ticker allowing `rate` items per second, or `None` for no limit.

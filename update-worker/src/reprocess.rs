@@ -11,7 +11,9 @@ use tokio_util::sync::CancellationToken;
 use crate::config::ReprocessArgs;
 use crate::fanout::process_event;
 use crate::handlers;
-use crate::replay::{pacer, progress_bar};
+use chat3_core::telemetry::progress_bar;
+
+use crate::replay::pacer;
 
 /// What a reprocess run did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

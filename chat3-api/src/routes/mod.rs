@@ -22,6 +22,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api-docs/openapi.yaml"),
     ("GET", "/api/tenants"),
     ("POST", "/api/tenants"),
+    ("GET", "/api/tenants/{tenantId}"),
+    ("PATCH", "/api/tenants/{tenantId}"),
+    ("DELETE", "/api/tenants/{tenantId}"),
     ("GET", "/api/tenants/{tenantId}/api-keys"),
     ("POST", "/api/tenants/{tenantId}/api-keys"),
     ("DELETE", "/api/tenants/{tenantId}/api-keys/{keyId}"),
@@ -97,6 +100,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             resource("/api/tenants")
                 .get(tenants::list)
                 .post(tenants::create),
+        )
+        .service(
+            resource("/api/tenants/{tenantId}")
+                .get(tenants::get)
+                .patch(tenants::update)
+                .delete(tenants::delete),
         )
         .service(
             resource("/api/tenants/{tenantId}/api-keys")

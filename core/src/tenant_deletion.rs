@@ -1,0 +1,232 @@
+//! Deleting a tenant: [`begin`] revokes its keys and marks it `deleting` with the counts of
+//! what it holds, in one transaction; [`run`] then removes its data in batches, recording
+//! progress in the tenant's document, and finally its keys and the tenant itself.
+//!
+//! Every removal is by `tenantId` through an index that starts with it, so nothing of another
+//! tenant is read or touched. [`run`] is idempotent and resumable: after a crash it starts
+//! again where the data ends ([`pending`] lists the tenants to resume), and two runs over the
+//! same tenant only share the work (each counts what it removed itself).
+//!
+//! Writes admitted just before the revocation (another API instance whose key cache has not
+//! expired yet, a request already past authentication, events still queued for the update
+//! worker) may land after a first pass; [`run`] therefore waits a grace period after its first
+//! pass and makes a second one before it removes the tenant.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bson::{doc, Bson, Document};
+use chat3_sdk::{DeletionCount, Tenant, TenantDeletion, TenantId};
+use futures_util::TryStreamExt;
+
+use crate::error::{Error, Result};
+use crate::ids::now_ms;
+use crate::store::{coll, scoped, tenant_filter, Store};
+use crate::tenants::{get_tenant, tenant_from_doc};
+use crate::write::{self, Reply, Staged};
+
+/// Documents removed per round trip.
+const BATCH: i64 = 1000;
+
+/// Field of the tenant document holding the deletion's progress.
+const FIELD: &str = "deletion";
+
+/// The grace period of a deletion for API instances trusting a looked-up key for
+/// `key_cache_seconds` and answering every request within `request_timeout_secs`: a write
+/// admitted before the revocation has committed by then.
+pub fn grace(key_cache_seconds: u64, request_timeout_secs: u64) -> Duration {
+    Duration::from_secs(key_cache_seconds + request_timeout_secs + 1)
+}
+
+/// How many documents `tenant` holds in each collection of [`coll::TENANT_DATA`].
+pub async fn census(store: &Store, tenant: &TenantId) -> Result<BTreeMap<String, u64>> {
+    let mut counts = BTreeMap::new();
+    for name in coll::TENANT_DATA {
+        let total = store
+            .coll(name)
+            .count_documents(tenant_filter(tenant))
+            .await?;
+        counts.insert((*name).to_owned(), total);
+    }
+    Ok(counts)
+}
+
+/// Marks `tenant` deleting and revokes all its keys, in one transaction; idempotent (a tenant
+/// already deleting is returned as it is). 404 `tenant_not_found` for an unknown tenant.
+#[tracing::instrument(skip_all, fields(tenant = %tenant))]
+pub async fn begin(store: &Store, tenant: &TenantId) -> Result<Tenant> {
+    let found = get_tenant(store, tenant).await?;
+    if found.deletion.is_some() {
+        return Ok(found);
+    }
+    let mut counts = Document::new();
+    for (name, total) in census(store, tenant).await? {
+        counts.insert(name, doc! {"total": total as i64, "deleted": 0_i64});
+    }
+    let now = now_ms();
+    let staged = write::commit(store, Reply::Ok, async |s| {
+        let tenants = store.coll(coll::TENANTS);
+        tenants
+            .update_one(
+                scoped(tenant, doc! {FIELD: {"$exists": false}}),
+                doc! {"$set": {FIELD: {"startedAt": now, "collections": counts.clone()}}},
+            )
+            .session(&mut *s)
+            .await?;
+        store
+            .coll(coll::API_KEYS)
+            .update_many(
+                scoped(tenant, doc! {"revokedAt": {"$exists": false}}),
+                doc! {"$set": {"revokedAt": now}},
+            )
+            .session(&mut *s)
+            .await?;
+        let d = tenants
+            .find_one(tenant_filter(tenant))
+            .session(&mut *s)
+            .await?
+            .ok_or_else(|| not_found(tenant))?;
+        Ok(Staged::new(tenant_from_doc(&d)?, Vec::new()).with_status(202))
+    })
+    .await?;
+    tracing::info!(
+        total = staged.value.deletion.as_ref().map(|d| d.total),
+        "tenant deletion accepted"
+    );
+    Ok(staged.value)
+}
+
+fn not_found(tenant: &TenantId) -> Error {
+    Error::not_found(
+        "tenant_not_found",
+        format!("tenant '{tenant}' does not exist"),
+    )
+}
+
+/// The deletion progress stored in a tenant document, if it is being deleted.
+pub(crate) fn progress_of(d: &Document) -> Option<TenantDeletion> {
+    let del = d.get_document(FIELD).ok()?;
+    let count = |v: &Document, k: &str| match v.get(k) {
+        Some(Bson::Int64(n)) => (*n).max(0) as u64,
+        Some(Bson::Int32(n)) => (*n).max(0) as u64,
+        _ => 0,
+    };
+    let collections: BTreeMap<String, DeletionCount> = del
+        .get_document("collections")
+        .map(|c| {
+            c.iter()
+                .filter_map(|(k, v)| v.as_document().map(|v| (k, v)))
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        DeletionCount {
+                            total: count(v, "total"),
+                            deleted: count(v, "deleted"),
+                        },
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(TenantDeletion {
+        started_at: del.get_i64("startedAt").unwrap_or(0),
+        total: collections.values().map(|c| c.total).sum(),
+        deleted: collections.values().map(|c| c.deleted).sum(),
+        collections,
+    })
+}
+
+/// Tenants marked deleting whose data is not gone yet (to resume after a restart).
+pub async fn pending(store: &Store) -> Result<Vec<TenantId>> {
+    let docs: Vec<Document> = store
+        .coll(coll::TENANTS)
+        .find(doc! {FIELD: {"$exists": true}})
+        .projection(doc! {"tenantId": 1})
+        .await?
+        .try_collect()
+        .await?;
+    docs.iter()
+        .map(|d| crate::docs::parse(d, "tenantId"))
+        .collect()
+}
+
+/// Removes the data of a tenant that [`begin`] marked deleting: every collection of
+/// [`coll::TENANT_DATA`] in batches, then (after `grace`) once more, then its keys and the
+/// tenant document. `progress` sees the state after every batch. Returns the final progress;
+/// 404 `tenant_not_found` if the tenant is unknown (or already gone), 409
+/// `tenant_not_deleting` if it was never marked.
+#[tracing::instrument(skip_all, fields(tenant = %tenant))]
+pub async fn run(
+    store: &Store,
+    tenant: &TenantId,
+    grace: Duration,
+    mut progress: impl FnMut(&TenantDeletion),
+) -> Result<TenantDeletion> {
+    let found = get_tenant(store, tenant).await?;
+    let Some(mut state) = found.deletion else {
+        return Err(Error::conflict(
+            "tenant_not_deleting",
+            format!("tenant '{tenant}' is not being deleted"),
+        ));
+    };
+    progress(&state);
+    for pass in 0..2 {
+        if pass == 1 {
+            tokio::time::sleep(grace).await;
+        }
+        for name in coll::TENANT_DATA {
+            sweep(store, tenant, name, &mut state, &mut progress).await?;
+        }
+    }
+    store
+        .coll(coll::API_KEYS)
+        .delete_many(tenant_filter(tenant))
+        .await?;
+    store
+        .coll(coll::TENANTS)
+        .delete_one(scoped(tenant, doc! {FIELD: {"$exists": true}}))
+        .await?;
+    tracing::info!(deleted = state.deleted, "tenant deleted");
+    Ok(state)
+}
+
+/// Removes every document of `tenant` in collection `name`, a batch at a time.
+async fn sweep(
+    store: &Store,
+    tenant: &TenantId,
+    name: &str,
+    state: &mut TenantDeletion,
+    progress: &mut impl FnMut(&TenantDeletion),
+) -> Result<()> {
+    let c = store.coll(name);
+    loop {
+        let ids: Vec<Bson> = c
+            .find(tenant_filter(tenant))
+            .projection(doc! {"_id": 1})
+            .limit(BATCH)
+            .await?
+            .try_collect::<Vec<Document>>()
+            .await?
+            .into_iter()
+            .filter_map(|d| d.get("_id").cloned())
+            .collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let removed = c
+            .delete_many(scoped(tenant, doc! {"_id": {"$in": ids}}))
+            .await?
+            .deleted_count;
+        store
+            .coll(coll::TENANTS)
+            .update_one(
+                tenant_filter(tenant),
+                doc! {"$inc": {format!("{FIELD}.collections.{name}.deleted"): removed as i64}},
+            )
+            .await?;
+        let entry = state.collections.entry(name.to_owned()).or_default();
+        entry.deleted += removed;
+        state.deleted += removed;
+        progress(state);
+    }
+}
