@@ -259,9 +259,12 @@ CHAT3_UPDATE_WORKER_QUEUE="$WORKER_QUEUE" start update-worker update-worker run
 wait_log update-worker "consuming events"
 
 # ---------------------------------------------------------------------------- test data
-# A tenant, its key (for the runs), a second key (the one `revokeApiKey` revokes) and a dialog
-# between alice and bob with a message, so that path parameters can name real objects.
+# A tenant, its key (for the runs), a second key (the one `revokeApiKey` revokes), a second
+# tenant (the one `deleteTenant` deletes) and a dialog between alice and bob with a message, so
+# that path parameters can name real objects.
 api POST /api/tenants "$ADMIN_KEY" "{\"tenantId\":\"$TENANT\",\"name\":\"schemathesis\"}" >/dev/null
+VICTIM_TENANT="${TENANT}_gone"
+api POST /api/tenants "$ADMIN_KEY" "{\"tenantId\":\"$VICTIM_TENANT\"}" >/dev/null
 TENANT_KEY="$(api POST "/api/tenants/$TENANT/api-keys" "$ADMIN_KEY" '{"name":"schemathesis"}' | json_field data.key)"
 VICTIM_KEY_ID="$(api POST "/api/tenants/$TENANT/api-keys" "$ADMIN_KEY" '{"name":"schemathesis-revoke"}' | json_field data.keyId)"
 DIALOG_ID="$(api POST /api/dialogs "$TENANT_KEY" \
@@ -403,7 +406,12 @@ OPERATOR_CONFIG="$(write_config api-operator \
   '' \
   '[parameters]' \
   "\"path.tenantId\" = \"$TENANT\"" \
-  "\"path.keyId\" = \"$VICTIM_KEY_ID\"")"
+  "\"path.keyId\" = \"$VICTIM_KEY_ID\"" \
+  '' \
+  '# DELETE deletes a tenant of its own, so that the other operations keep theirs.' \
+  '[[operations]]' \
+  'include-operation-id = "deleteTenant"' \
+  "parameters = { \"path.tenantId\" = \"$VICTIM_TENANT\" }")"
 
 # 3. The BFF. Its spec has no security scheme: the login routes are public. `GET /ws` stays in
 # without a token: a valid WebSocket request switches protocols, which an HTTP test client cannot

@@ -180,6 +180,9 @@ impl Store {
                         doc! {"tenantId": 1, "dialogId": 1, "seq": 1},
                         Some(unique()),
                     ),
+                    // `GET /api/messages`: the tenant's messages by time, and by sender.
+                    idx(doc! {"tenantId": 1, "createdAt": -1, "messageId": -1}, None),
+                    idx(doc! {"tenantId": 1, "senderId": 1, "createdAt": -1}, None),
                     idx(
                         doc! {"tenantId": 1, "dialogId": 1, "senderId": 1, "clientMessageId": 1},
                         Some(

@@ -408,6 +408,12 @@ impl Client {
             .await
     }
 
+    /// `GET /api/messages?page=&limit=&filter=&sort=`: the tenant's messages, newest first.
+    pub async fn search_messages(&self, params: &ListParams) -> Result<Page<Message>, Error> {
+        self.get(&format!("/api/messages?{}", query_string(params)))
+            .await
+    }
+
     /// `GET /api/users/{id}`.
     pub async fn get_user(&self, user: &UserId) -> Result<User, Error> {
         Ok(self

@@ -353,3 +353,137 @@ async fn dialogs_and_messages_filter_within_their_own_scope() {
         .await;
     api.stop().await;
 }
+
+#[tokio::test]
+async fn tenant_wide_message_search_filters_by_sender_time_type_content_and_meta() {
+    let api = TestApi::start("filters_search").await;
+    let (_, client) = api.tenant("tnt").await;
+    let (_, other) = api.tenant("other").await;
+    let c = Checked::new(client);
+    let o = c.with_client(other);
+    let d1 = c.dialog_of(&["alice", "bob"]).await;
+    let d2 = c.dialog_of(&["alice", "carol"]).await;
+    let od = o.dialog_of(&["alice", "bob"]).await;
+    o.send(&od, "alice", "invoice from another tenant").await;
+    let mut sent = Vec::new();
+    for (d, body) in [
+        (&d1, json!({"senderId": "alice", "content": "invoice 1"})),
+        (&d2, json!({"senderId": "carol", "content": "hello"})),
+        (
+            &d1,
+            json!({"senderId": "bob", "content": "Invoice #2", "meta": {"priority": 2}}),
+        ),
+        (
+            &d2,
+            json!({"senderId": "alice", "content": "pic", "type": "image", "meta": {"url": "https://x/y.png"}}),
+        ),
+    ] {
+        let m = c
+            .expect(
+                "POST",
+                &format!("/api/dialogs/{d}/messages"),
+                Some(body),
+                201,
+            )
+            .await["data"]
+            .clone();
+        // Each message in a millisecond of its own, so that newest-first is one order (ties
+        // within a millisecond are ordered by id, whose random part is not time).
+        let at = m["createdAt"].as_i64().unwrap_or_default();
+        while chat3_core::ids::now_ms() <= at {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        sent.push(m);
+    }
+    let contents = |filter: Option<&str>, sort: Option<&str>| {
+        let c = c.clone();
+        let mut path = "/api/messages?limit=100".to_owned();
+        if let Some(f) = filter {
+            path.push_str(&format!("&filter={}", q(f)));
+        }
+        if let Some(s) = sort {
+            path.push_str(&format!("&sort={}", q(s)));
+        }
+        async move { ids(&c.expect("GET", &path, None, 200).await, "content") }
+    };
+    // Newest first over every dialog of the tenant, and only of this tenant.
+    assert_eq!(
+        contents(None, None).await,
+        ["pic", "Invoice #2", "hello", "invoice 1"]
+    );
+    assert_eq!(
+        contents(Some("(senderId,eq,alice)"), Some("(createdAt,asc)")).await,
+        ["invoice 1", "pic"]
+    );
+    let t = sent[1]["createdAt"].as_i64().unwrap_or_default();
+    assert_eq!(
+        contents(
+            Some(&format!("(createdAt,gte,{t})&(senderId,in,[bob,carol])")),
+            None
+        )
+        .await,
+        ["Invoice #2", "hello"]
+    );
+    assert_eq!(
+        contents(Some("(content,regex,invoice)"), None).await,
+        ["Invoice #2", "invoice 1"]
+    );
+    assert_eq!(contents(Some("(type,eq,image)"), None).await, ["pic"]);
+    assert_eq!(
+        contents(Some("(meta.priority,gte,2)"), None).await,
+        ["Invoice #2"]
+    );
+    assert_eq!(
+        contents(Some(&format!("(dialogId,eq,{d2})")), None).await,
+        ["pic", "hello"]
+    );
+    // Pages do not overlap.
+    let page = |n: u32| {
+        let c = c.clone();
+        async move {
+            c.expect("GET", &format!("/api/messages?limit=3&page={n}"), None, 200)
+                .await
+        }
+    };
+    let (p1, p2) = (page(1).await, page(2).await);
+    assert_eq!(p1["pagination"]["total"], 4);
+    assert_eq!(
+        [ids(&p1, "messageId"), ids(&p2, "messageId")]
+            .concat()
+            .len(),
+        4
+    );
+    // The SDK, and the refusals.
+    let found = c
+        .client
+        .search_messages(&ListParams {
+            filter: Some("(senderId,eq,carol)".to_owned()),
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(found.data.len(), 1);
+    let e = c
+        .expect_error(
+            "GET",
+            &format!("/api/messages?filter={}", q("(tenantId,eq,x)")),
+            None,
+            400,
+            "invalid_filter",
+        )
+        .await;
+    assert!(
+        e["details"]["allowed"]
+            .as_str()
+            .is_some_and(|a| a.contains("senderId")),
+        "{e}"
+    );
+    c.expect_error(
+        "GET",
+        &format!("/api/messages?sort={}", q("(seq,asc)")),
+        None,
+        400,
+        "invalid_sort",
+    )
+    .await;
+}

@@ -4,7 +4,7 @@ use actix_web::{web, HttpResponse};
 use chat3_core::messages;
 use chat3_sdk::{CreateMessage, Data, DialogId, EditMessage, MessageId, MessageQuery, Scope};
 
-use super::{page_limit, seq_param};
+use super::{page_limit, seq_param, ListParams};
 use crate::body::Body;
 use crate::caller::Caller;
 use crate::error::ApiError;
@@ -40,6 +40,18 @@ pub async fn list(
     seq_param("beforeSeq", q.before_seq)?;
     seq_param("afterSeq", q.after_seq)?;
     let found = messages::list(&state.ctx.store, tenant, &path, &q, page, limit).await?;
+    Ok(HttpResponse::Ok().json(found))
+}
+
+/// `GET /api/messages?filter=&sort=&page=&limit=`: the tenant's messages, newest first.
+pub async fn search(
+    caller: Caller,
+    state: web::Data<AppState>,
+    q: web::Query<ListParams>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = caller.require(Scope::Read)?;
+    let (page, limit, list) = q.resolve(&messages::SEARCH)?;
+    let found = messages::search(&state.ctx.store, tenant, &list, page, limit).await?;
     Ok(HttpResponse::Ok().json(found))
 }
 

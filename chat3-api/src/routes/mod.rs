@@ -39,6 +39,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/dialogs/{dialogId}/member/{userId}/typing"),
     ("GET", "/api/dialogs/{dialogId}/messages"),
     ("POST", "/api/dialogs/{dialogId}/messages"),
+    ("GET", "/api/messages"),
     ("GET", "/api/messages/{messageId}"),
     ("PUT", "/api/messages/{messageId}"),
     ("DELETE", "/api/messages/{messageId}"),
@@ -136,6 +137,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .get(messages::list)
                 .post(messages::create),
         )
+        .service(resource("/api/messages").get(messages::search))
         .service(
             resource("/api/messages/{messageId}")
                 .get(messages::get)

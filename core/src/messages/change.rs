@@ -100,7 +100,6 @@ pub async fn edit(
     id: &MessageId,
     req: &EditMessage,
 ) -> Result<Message> {
-    super::check_content(&req.content)?;
     let meta = req
         .meta
         .as_ref()
@@ -120,6 +119,8 @@ pub async fn edit(
             set.insert("meta", meta.clone());
             m.meta = docs::meta_of(meta);
         }
+        // Against the meta the message will have (a media message may lose its caption).
+        super::check_content(&m.content, &m.meta)?;
         store
             .coll(coll::MESSAGES)
             .update_one(filter(tenant, id), doc! {"$set": set})

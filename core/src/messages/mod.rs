@@ -33,20 +33,35 @@ pub fn is_system(message_type: &str) -> bool {
     message_type.starts_with("system.")
 }
 
-/// Content of 1 to [`MAX_CONTENT_CHARS`] characters.
-pub(crate) fn check_content(content: &str) -> Result<()> {
+/// A media message: its meta names the media with a non-empty string `url` (any type:
+/// `image`, `file`, `audio`, ...).
+pub fn is_media(meta: &chat3_sdk::Meta) -> bool {
+    meta.get("url")
+        .and_then(serde_json::Value::as_str)
+        .is_some_and(|u| !u.is_empty())
+}
+
+/// Content of 1 to [`MAX_CONTENT_CHARS`] characters; a media message ([`is_media`] of the meta
+/// it will have) may have none.
+pub(crate) fn check_content(content: &str, meta: &chat3_sdk::Meta) -> Result<()> {
     let n = content.chars().count();
-    if n == 0 || n > MAX_CONTENT_CHARS {
+    if n > MAX_CONTENT_CHARS || (n == 0 && !is_media(meta)) {
         return Err(Error::invalid(
             "validation_error",
-            format!("content must be 1-{MAX_CONTENT_CHARS} characters"),
+            format!(
+                "content must be 1-{MAX_CONTENT_CHARS} characters (it may be empty only for a \
+                 media message, whose meta.url names the media)"
+            ),
         ));
     }
     Ok(())
 }
 
 fn validate(req: &CreateMessage) -> Result<String> {
-    check_content(&req.content)?;
+    check_content(
+        &req.content,
+        req.meta.as_ref().unwrap_or(&Default::default()),
+    )?;
     let t = req
         .message_type
         .clone()
@@ -204,6 +219,54 @@ pub const LIST: Resource = Resource {
     meta: Some("meta"),
     sorts: &[("seq", "seq")],
 };
+
+/// What `GET /api/messages` (tenant-wide search) may filter and sort by. `senderId` and
+/// `createdAt` are served by `(tenantId, senderId, createdAt)` and `(tenantId, createdAt,
+/// messageId)`, `messageId` by its unique index; `dialogId` finds the dialog's messages through
+/// its index but their order by time is sorted after reading, so it counts as a scan (one
+/// dialog's history is paged by seq at `/api/dialogs/{d}/messages`). The others, `content`'s
+/// contains-text included, scan under [`filter::SCAN_MAX_TIME`].
+pub const SEARCH: Resource = Resource {
+    name: "messages",
+    fields: &[
+        Field::indexed("messageId", "messageId", Kind::Str),
+        Field::indexed("senderId", "senderId", Kind::Str),
+        Field::indexed("createdAt", "createdAt", Kind::Int),
+        Field::scanned("dialogId", "dialogId", Kind::Str),
+        Field::scanned("seq", "seq", Kind::Int),
+        Field::scanned("type", "type", Kind::Str),
+        Field::scanned("content", "content", Kind::Str),
+        Field::scanned("editedAt", "editedAt", Kind::Int),
+        Field::scanned("deletedAt", "deletedAt", Kind::Int),
+    ],
+    meta: Some("meta"),
+    sorts: &[("createdAt", "createdAt")],
+};
+
+/// Messages of the whole tenant matching `q`, newest first (or by `q.sort`), one page.
+#[tracing::instrument(skip_all, fields(tenant = %tenant))]
+pub async fn search(
+    store: &Store,
+    tenant: &TenantId,
+    q: &ListQuery,
+    page: u64,
+    limit: u64,
+) -> Result<Page<Message>> {
+    let sort = q.order(doc! {"createdAt": -1}, ("messageId", -1));
+    let (total, found) = filter::fetch(
+        &store.coll(coll::MESSAGES),
+        q.within(crate::store::tenant_filter(tenant)),
+        sort,
+        (page - 1) * limit,
+        limit,
+        q.max_time(),
+    )
+    .await?;
+    Ok(Page {
+        data: found.iter().map(docs::message).collect::<Result<_>>()?,
+        pagination: Pagination::new(page, limit, total),
+    })
+}
 
 /// The messages of a dialog as `user` sees them (403 `not_a_member` unless a member): the same
 /// pages as [`list`], each message with `isMine` and `reactions[].me` from the user's side.
