@@ -287,7 +287,9 @@ pub struct Dialog {
 pub struct CreateMessage {
     /// Author; must be a member unless `type` starts with `system.`.
     pub sender_id: UserId,
-    /// Text, at most 10,000 characters.
+    /// Text, at most 10,000 characters; empty (or omitted) only for a media message, whose
+    /// `meta.url` names the media.
+    #[serde(default)]
     pub content: String,
     /// `text` when omitted; `system.*` types do not count as unread.
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
@@ -444,7 +446,7 @@ pub struct ReactionEntry {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EditMessage {
-    /// The new text.
+    /// The new text; empty only for a media message (`meta.url`).
     pub content: String,
     /// The new meta (replaces the old one); unchanged when omitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -424,3 +424,71 @@ async fn the_inbox_lists_the_most_recently_active_dialog_first() {
     assert_eq!((second.pagination.total, second.pagination.pages), (2, 2));
     api.stop().await;
 }
+
+#[tokio::test]
+async fn a_media_message_may_have_no_content_when_its_meta_names_the_media() {
+    let api = TestApi::start("media").await;
+    let (_, client) = api.tenant("tnt").await;
+    let c = chat3_tests::checked::Checked::new(client);
+    let d = c.dialog_of(&["alice", "bob"]).await;
+    let path = format!("/api/dialogs/{d}/messages");
+    let url = "https://cdn.example/p/1.png";
+    let m = c
+        .expect(
+            "POST",
+            &path,
+            Some(json!({"senderId": "alice", "type": "image", "meta": {"url": url, "w": 640}})),
+            201,
+        )
+        .await["data"]
+        .clone();
+    assert_eq!(
+        (m["content"].clone(), m["type"].clone()),
+        (json!(""), json!("image"))
+    );
+    assert_eq!(m["meta"]["url"], url);
+    let id = m["messageId"].as_str().unwrap_or_default().to_owned();
+    // It counts as unread like any message, and its caption can be set and removed again.
+    assert_eq!(
+        c.expect("GET", "/api/users/bob/stats", None, 200).await["data"]["totalUnread"],
+        1
+    );
+    c.expect(
+        "PUT",
+        &format!("/api/messages/{id}"),
+        Some(json!({"content": "a cat"})),
+        200,
+    )
+    .await;
+    c.expect(
+        "PUT",
+        &format!("/api/messages/{id}"),
+        Some(json!({"content": ""})),
+        200,
+    )
+    .await;
+    // Without a media url there is no message without content.
+    for body in [
+        json!({"senderId": "alice"}),
+        json!({"senderId": "alice", "content": "", "type": "image"}),
+        json!({"senderId": "alice", "type": "file", "meta": {"url": ""}}),
+        json!({"senderId": "alice", "type": "file", "meta": {"url": 5}}),
+    ] {
+        c.expect_error("POST", &path, Some(body), 400, "validation_error")
+            .await;
+    }
+    c.expect_error(
+        "PUT",
+        &format!("/api/messages/{id}"),
+        Some(json!({"content": "", "meta": {"w": 640}})),
+        400,
+        "validation_error",
+    )
+    .await;
+    assert_eq!(
+        c.expect("GET", &format!("/api/messages/{id}"), None, 200)
+            .await["data"]["meta"]["url"],
+        url,
+        "the refused edit changed nothing"
+    );
+}
