@@ -315,6 +315,9 @@ _COUNTER = itertools.count()
 _FILTERS = {
     "/api/tenants": "(tenantId,exists,true)|(createdAt,gte,0)",
     "/api/dialogs/{dialogId}/members": "(userId,exists,true)|(joinedAt,gte,0)",
+    "/api/users/{userId}/dialogs": "(unreadCount,gte,0)|(meta.k,exists,true)",
+    "/api/users/{userId}/dialogs/{dialogId}/messages/{messageId}/statuses": "(createdAt,gte,0)",
+    "/api/users/{userId}/dialogs/{dialogId}/messages/{messageId}/reactions": "(createdAt,gte,0)",
 }
 _FILTER = "(createdAt,gte,0)|(meta.k,exists,true)"
 

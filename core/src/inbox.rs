@@ -13,63 +13,64 @@ use futures_util::TryStreamExt;
 use crate::docs::{self, DialogDoc, MemberDoc};
 use crate::error::Result;
 use crate::events::{event, Actor};
+use crate::filter::{self, Field, Kind, ListQuery, Resource};
 use crate::plain;
 use crate::store::{coll, scoped, Store};
 use crate::write::{self, Reply, Staged};
 use crate::Ctx;
 use chat3_sdk::events::DialogRead;
 
-/// The user's dialogs, most recent activity first, each with the user's unread count, watermark
-/// and the newest message. A user with no dialogs has an empty inbox.
+/// What the inbox (`GET /api/users/{u}/dialogs`) may filter and sort by, named as in its
+/// entries. A filtered or sorted inbox joins each of the user's memberships with its dialog and
+/// computes `unreadCount` in the store (one aggregation, [`filter::SCAN_MAX_TIME`]-bounded: its
+/// cost grows with the user's dialogs, not the tenant's); the unfiltered inbox stays an index
+/// range. `meta.<key>` is the dialog's meta.
+pub const LIST: Resource = Resource {
+    name: "user dialogs",
+    fields: &[
+        Field::scanned("dialogId", "dialogId", Kind::Str),
+        Field::scanned("name", "dialog.name", Kind::Str),
+        Field::scanned("unreadCount", "unreadCount", Kind::Int),
+        Field::scanned("lastReadSeq", "lastReadSeq", Kind::Int),
+        Field::scanned("lastSeq", "dialog.lastSeq", Kind::Int),
+        Field::scanned("membersCount", "dialog.membersCount", Kind::Int),
+        Field::scanned("lastInteractionAt", "dialog.updatedAt", Kind::Int),
+        Field::scanned("lastSeenAt", "lastReadAt", Kind::Int),
+        Field::scanned("joinedAt", "joinedAt", Kind::Int),
+    ],
+    meta: Some("dialog.meta"),
+    sorts: &[
+        ("lastInteractionAt", "dialog.updatedAt"),
+        ("unreadCount", "unreadCount"),
+        ("joinedAt", "joinedAt"),
+    ],
+};
+
+/// The user's dialogs, most recent activity first (or by `q.sort`), narrowed by `q.filter`,
+/// each with the user's unread count, watermark and the newest message. A user with no dialogs
+/// has an empty inbox.
 ///
-/// Index-backed: every membership carries its dialog's last activity (`lastActivityAt`, raised
-/// for all members by each send), so a page is an index range of the user's memberships, then
-/// one read of those dialogs, whose documents carry their newest message. Cost: O(page), plus a
-/// count of the user's memberships.
+/// Unfiltered, it is index-backed: every membership carries its dialog's last activity
+/// (`lastActivityAt`, raised for all members by each send), so a page is an index range of the
+/// user's memberships, then one read of those dialogs, whose documents carry their newest
+/// message. Cost: O(page), plus a count of the user's memberships. Filtered or sorted, see
+/// [`LIST`].
 #[tracing::instrument(skip_all, fields(tenant = %tenant, user = %user))]
 pub async fn user_dialogs(
     store: &Store,
     tenant: &TenantId,
     user: &UserId,
+    q: &ListQuery,
     page: u64,
     limit: u64,
 ) -> Result<Page<InboxDialog>> {
-    let mine = scoped(tenant, doc! {"userId": user.as_str()});
-    let members = store.coll(coll::MEMBERS);
-    let count = async { members.count_documents(mine.clone()).await };
-    let find = async {
-        members
-            .find(mine.clone())
-            .sort(doc! {"lastActivityAt": -1, "dialogId": -1})
-            .skip((page - 1) * limit)
-            .limit(limit as i64)
-            .await?
-            .try_collect::<Vec<Document>>()
-            .await
-    };
-    let (total, memberships) = futures_util::try_join!(count, find)?;
-    let ids: Vec<&str> = memberships
-        .iter()
-        .filter_map(|m| m.get_str("dialogId").ok())
-        .collect();
-    let dialogs: HashMap<String, Document> = if ids.is_empty() {
-        HashMap::new()
+    let (total, rows) = if q.filter.is_empty() && q.sort.is_empty() {
+        memberships_by_activity(store, tenant, user, page, limit).await?
     } else {
-        store
-            .coll(coll::DIALOGS)
-            .find(scoped(tenant, doc! {"dialogId": {"$in": &ids}}))
-            .await?
-            .try_collect::<Vec<Document>>()
-            .await?
-            .into_iter()
-            .filter_map(|d| Some((d.get_str("dialogId").ok()?.to_owned(), d)))
-            .collect()
+        memberships_joined(store, tenant, user, q, page, limit).await?
     };
-    let mut data = Vec::with_capacity(memberships.len());
-    for m in &memberships {
-        let Some(d) = m.get_str("dialogId").ok().and_then(|id| dialogs.get(id)) else {
-            continue;
-        };
+    let mut data = Vec::with_capacity(rows.len());
+    for (m, d) in &rows {
         let dialog = DialogDoc::from_doc(d)?;
         let member = MemberDoc::from_doc(m)?;
         let unread = member.unread(&dialog);
@@ -97,6 +98,126 @@ pub async fn user_dialogs(
         data,
         pagination: Pagination::new(page, limit, total),
     })
+}
+
+/// (membership, dialog) documents of one inbox page, with the total.
+type Rows = (u64, Vec<(Document, Document)>);
+
+/// The unfiltered inbox: an index range of the user's memberships, then their dialogs.
+async fn memberships_by_activity(
+    store: &Store,
+    tenant: &TenantId,
+    user: &UserId,
+    page: u64,
+    limit: u64,
+) -> Result<Rows> {
+    let mine = scoped(tenant, doc! {"userId": user.as_str()});
+    let members = store.coll(coll::MEMBERS);
+    let count = async { members.count_documents(mine.clone()).await };
+    let find = async {
+        members
+            .find(mine.clone())
+            .sort(doc! {"lastActivityAt": -1, "dialogId": -1})
+            .skip((page - 1) * limit)
+            .limit(limit as i64)
+            .await?
+            .try_collect::<Vec<Document>>()
+            .await
+    };
+    let (total, memberships) = futures_util::try_join!(count, find)?;
+    let ids: Vec<&str> = memberships
+        .iter()
+        .filter_map(|m| m.get_str("dialogId").ok())
+        .collect();
+    let mut dialogs: HashMap<String, Document> = if ids.is_empty() {
+        HashMap::new()
+    } else {
+        store
+            .coll(coll::DIALOGS)
+            .find(scoped(tenant, doc! {"dialogId": {"$in": &ids}}))
+            .await?
+            .try_collect::<Vec<Document>>()
+            .await?
+            .into_iter()
+            .filter_map(|d| Some((d.get_str("dialogId").ok()?.to_owned(), d)))
+            .collect()
+    };
+    let rows = memberships
+        .into_iter()
+        .filter_map(|m| {
+            let d = dialogs.remove(m.get_str("dialogId").ok()?)?;
+            Some((m, d))
+        })
+        .collect();
+    Ok((total, rows))
+}
+
+/// The filtered or sorted inbox: the user's memberships joined with their dialogs (of the same
+/// tenant) and `unreadCount` computed as [`MemberDoc::unread`] does, then the client's filter,
+/// order and page, all in one aggregation under [`filter::SCAN_MAX_TIME`].
+async fn memberships_joined(
+    store: &Store,
+    tenant: &TenantId,
+    user: &UserId,
+    q: &ListQuery,
+    page: u64,
+    limit: u64,
+) -> Result<Rows> {
+    let mut pipeline = vec![
+        doc! {"$match": scoped(tenant, doc! {"userId": user.as_str()})},
+        doc! {"$lookup": {
+            "from": coll::DIALOGS,
+            "localField": "dialogId",
+            "foreignField": "dialogId",
+            "pipeline": [{"$match": crate::store::tenant_filter(tenant)}],
+            "as": "dialog",
+        }},
+        doc! {"$unwind": "$dialog"},
+        doc! {"$addFields": {"unreadCount": {"$max": [0_i64, {"$subtract": [
+            {"$ifNull": ["$dialog.msgCount", 0_i64]},
+            {"$ifNull": ["$readCount", 0_i64]},
+        ]}]}}},
+    ];
+    if !q.filter.is_empty() {
+        pipeline.push(doc! {"$match": q.filter.clone()});
+    }
+    pipeline.push(doc! {"$sort": q.order(doc! {"lastActivityAt": -1}, ("dialogId", -1))});
+    pipeline.push(doc! {"$facet": {
+        "total": [{"$count": "n"}],
+        "page": [{"$skip": ((page - 1) * limit) as i64}, {"$limit": limit as i64}],
+    }});
+    let out: Vec<Document> = store
+        .coll(coll::MEMBERS)
+        .aggregate(pipeline)
+        .max_time(filter::SCAN_MAX_TIME)
+        .await
+        .map_err(filter::bounded)?
+        .try_collect()
+        .await
+        .map_err(filter::bounded)?;
+    let Some(facet) = out.first() else {
+        return Ok((0, Vec::new()));
+    };
+    let total = facet
+        .get_array("total")
+        .ok()
+        .and_then(|t| t.first())
+        .and_then(|t| t.as_document())
+        .map_or(0, |t| docs::u(t, "n"));
+    let rows = facet
+        .get_array("page")
+        .map(|p| {
+            p.iter()
+                .filter_map(|row| {
+                    let mut m = row.as_document()?.clone();
+                    let d = m.remove("dialog")?.as_document()?.clone();
+                    m.remove("unreadCount");
+                    Some((m, d))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok((total, rows))
 }
 
 /// The dialog's newest message: the copy its document carries (written with each send), or,

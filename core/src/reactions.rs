@@ -15,6 +15,7 @@ use futures_util::TryStreamExt;
 use crate::docs;
 use crate::error::{Error, Result};
 use crate::events::{event, Actor};
+use crate::filter::{Field, Kind, ListQuery, Resource};
 use crate::ids::now_ms;
 use crate::messages::change::{refresh_last, user_target};
 use crate::store::{coll, scoped, Store};
@@ -179,6 +180,20 @@ pub async fn change(
     .await
 }
 
+/// What the message reactions of a message may filter and sort by: they are read within the message
+/// through `(tenantId, messageId, userId, ...)`, so `userId` is index-backed; the others scan
+/// the message's rows (bounded by [`crate::filter::SCAN_MAX_TIME`]).
+pub const LIST: Resource = Resource {
+    name: "message reactions",
+    fields: &[
+        Field::indexed("userId", "userId", Kind::Str),
+        Field::scanned("reaction", "reaction", Kind::Str),
+        Field::scanned("createdAt", "createdAt", Kind::Int),
+    ],
+    meta: None,
+    sorts: &[("createdAt", "createdAt")],
+};
+
 /// Who reacted how to a message, oldest first, for a member of its dialog (403 `not_a_member`
 /// otherwise).
 #[tracing::instrument(skip_all, fields(tenant = %tenant, user = %user, message = %message))]
@@ -188,8 +203,8 @@ pub async fn list(
     user: &UserId,
     dialog: &DialogId,
     message: &MessageId,
-    page: u64,
-    limit: u64,
+    q: &ListQuery,
+    (page, limit): (u64, u64),
 ) -> Result<Page<ReactionEntry>> {
     let (found, total) = crate::messages::change::rows_of(
         store,
@@ -199,6 +214,7 @@ pub async fn list(
         user,
         dialog,
         message,
+        q,
         (page, limit),
     )
     .await?;

@@ -13,6 +13,7 @@ use chat3_sdk::{DialogId, MessageId, MessageStatus, Page, Pagination, TenantId, 
 use crate::docs;
 use crate::error::{Error, Result};
 use crate::events::{event, Actor};
+use crate::filter::{Field, Kind, ListQuery, Resource};
 use crate::ids::now_ms;
 use crate::messages::change::{refresh_last, user_target};
 use crate::store::{coll, scoped, Store};
@@ -127,6 +128,20 @@ pub async fn record(
     .await
 }
 
+/// What the message statuses of a message may filter and sort by: they are read within the message
+/// through `(tenantId, messageId, userId, ...)`, so `userId` is index-backed; the others scan
+/// the message's rows (bounded by [`crate::filter::SCAN_MAX_TIME`]).
+pub const LIST: Resource = Resource {
+    name: "message statuses",
+    fields: &[
+        Field::indexed("userId", "userId", Kind::Str),
+        Field::scanned("status", "status", Kind::Str),
+        Field::scanned("createdAt", "createdAt", Kind::Int),
+    ],
+    meta: None,
+    sorts: &[("createdAt", "createdAt")],
+};
+
 /// The receipts of a message, oldest first, for a member of its dialog (403 `not_a_member`
 /// otherwise).
 #[tracing::instrument(skip_all, fields(tenant = %tenant, user = %user, message = %message))]
@@ -136,8 +151,8 @@ pub async fn list(
     user: &UserId,
     dialog: &DialogId,
     message: &MessageId,
-    page: u64,
-    limit: u64,
+    q: &ListQuery,
+    (page, limit): (u64, u64),
 ) -> Result<Page<MessageStatus>> {
     let (found, total) = crate::messages::change::rows_of(
         store,
@@ -147,6 +162,7 @@ pub async fn list(
         user,
         dialog,
         message,
+        q,
         (page, limit),
     )
     .await?;

@@ -546,6 +546,21 @@ impl Client {
         .await
     }
 
+    /// `GET /api/users/{u}/dialogs?page=&limit=&filter=&sort=`: the inbox narrowed, e.g.
+    /// `(unreadCount,gt,0)`.
+    pub async fn find_user_dialogs(
+        &self,
+        user: &UserId,
+        params: &ListParams,
+    ) -> Result<Page<InboxDialog>, Error> {
+        self.get(&format!(
+            "/api/users/{}/dialogs?{}",
+            encode_path(user.as_str()),
+            query_string(params)
+        ))
+        .await
+    }
+
     /// `POST /api/users/{u}/dialogs/{d}/markAllRead`.
     pub async fn mark_all_read(
         &self,

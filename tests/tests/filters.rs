@@ -487,3 +487,176 @@ async fn tenant_wide_message_search_filters_by_sender_time_type_content_and_meta
     )
     .await;
 }
+
+#[tokio::test]
+async fn the_inbox_filters_on_unread_and_dialog_fields_and_receipts_and_reactions_filter_too() {
+    let api = TestApi::start("filters_inbox").await;
+    let (_, client) = api.tenant("tnt").await;
+    let (_, other) = api.tenant("other").await;
+    let c = Checked::new(client);
+    let o = c.with_client(other);
+    let mut dialogs = Vec::new();
+    for (name, topic) in [("Alpha", "sales"), ("Beta", "support"), ("Gamma", "sales")] {
+        let d = c
+            .expect(
+                "POST",
+                "/api/dialogs",
+                Some(json!({"members": [{"userId": "alice"}, {"userId": "bob"}], "name": name, "meta": {"topic": topic}})),
+                201,
+            )
+            .await["data"]["dialogId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        dialogs.push(d);
+    }
+    // Another tenant's dialog with the same member ids is never joined in.
+    let od = o.dialog_of(&["alice", "bob"]).await;
+    o.send(&od, "bob", "elsewhere").await;
+    // Alpha: 2 unread for alice; Beta: 1; Gamma: none (alice wrote).
+    c.send(&dialogs[0], "bob", "a1").await;
+    let m = c.send(&dialogs[0], "bob", "a2").await["messageId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    c.send(&dialogs[1], "bob", "b1").await;
+    c.send(&dialogs[2], "alice", "g1").await;
+
+    let inbox = |filter: &str, sort: Option<&str>| {
+        let c = c.clone();
+        let mut path = format!("/api/users/alice/dialogs?filter={}", q(filter));
+        if let Some(s) = sort {
+            path.push_str(&format!("&sort={}", q(s)));
+        }
+        async move {
+            let page = c.expect("GET", &path, None, 200).await;
+            let unread: Vec<i64> = page["data"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|d| d["unreadCount"].as_i64())
+                .collect();
+            (
+                ids(&page, "name"),
+                unread,
+                page["pagination"]["total"].clone(),
+            )
+        }
+    };
+    assert_eq!(
+        inbox("(unreadCount,gt,0)", None).await,
+        (
+            vec!["Beta".to_owned(), "Alpha".to_owned()],
+            vec![1, 2],
+            json!(2)
+        ),
+        "most recent activity first"
+    );
+    assert_eq!(
+        inbox("(unreadCount,gte,0)", Some("(unreadCount,desc)"))
+            .await
+            .0,
+        ["Alpha", "Beta", "Gamma"]
+    );
+    assert_eq!(
+        inbox("(meta.topic,eq,sales)&(unreadCount,eq,0)", None)
+            .await
+            .0,
+        ["Gamma"]
+    );
+    assert_eq!(inbox("(name,regex,^al)", None).await.0, ["Alpha"]);
+    assert_eq!(
+        inbox(&format!("(dialogId,in,[{},{od}])", dialogs[1]), None)
+            .await
+            .0,
+        ["Beta"]
+    );
+    // Reading moves a dialog out of the unread filter.
+    c.expect(
+        "POST",
+        &format!("/api/users/alice/dialogs/{}/markAllRead", dialogs[0]),
+        None,
+        200,
+    )
+    .await;
+    assert_eq!(inbox("(unreadCount,gt,0)", None).await.0, ["Beta"]);
+    let sdk = c
+        .client
+        .find_user_dialogs(
+            &chat3_tests::fixtures::user("alice"),
+            &ListParams {
+                sort: Some("(joinedAt,asc)".to_owned()),
+                limit: Some(2),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (sdk.data.len(), sdk.pagination.total),
+        (2, 3),
+        "a sort alone takes the joined path too"
+    );
+    c.expect_error(
+        "GET",
+        &format!("/api/users/alice/dialogs?filter={}", q("(readCount,gt,0)")),
+        None,
+        400,
+        "invalid_filter",
+    )
+    .await;
+
+    // Receipts and reactions of one message.
+    let base = format!("/api/users/alice/dialogs/{}/messages/{m}", dialogs[0]);
+    c.expect("POST", &format!("{base}/status/delivered"), None, 201)
+        .await;
+    c.expect("POST", &format!("{base}/status/read"), None, 201)
+        .await;
+    for (who, r) in [("alice", "👍"), ("bob", "🎉")] {
+        // Each reaction in a millisecond of its own, so that the order by time is one order.
+        let before = chat3_core::ids::now_ms();
+        while chat3_core::ids::now_ms() <= before {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        c.expect(
+            "POST",
+            &format!(
+                "/api/users/{who}/dialogs/{}/messages/{m}/reactions/set",
+                dialogs[0]
+            ),
+            Some(json!({"reaction": r})),
+            200,
+        )
+        .await;
+    }
+    let statuses = c
+        .expect(
+            "GET",
+            &format!("{base}/statuses?filter={}", q("(status,eq,read)")),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(ids(&statuses, "status"), ["read"]);
+    let reactions = c
+        .expect(
+            "GET",
+            &format!(
+                "{base}/reactions?filter={}&sort={}",
+                q("(reaction,in,[👍,🎉])"),
+                q("(createdAt,desc)")
+            ),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(ids(&reactions, "userId"), ["bob", "alice"]);
+    c.expect_error(
+        "GET",
+        &format!("{base}/statuses?filter={}", q("(meta.x,eq,1)")),
+        None,
+        400,
+        "invalid_filter",
+    )
+    .await;
+}

@@ -8,7 +8,7 @@ use chat3_sdk::{
 };
 use serde::Deserialize;
 
-use super::{page_limit, seq_param, ListParams, PageQuery};
+use super::{page_limit, seq_param, ListParams};
 use crate::body::Body;
 use crate::caller::Caller;
 use crate::error::ApiError;
@@ -76,11 +76,11 @@ pub async fn dialogs(
     caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<UserId>,
-    q: web::Query<PageQuery>,
+    q: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = caller.require(Scope::Read)?;
-    let (page, limit) = q.resolve()?;
-    let inbox = inbox::user_dialogs(&state.ctx.store, tenant, &path, page, limit).await?;
+    let (page, limit, list) = q.resolve(&inbox::LIST)?;
+    let inbox = inbox::user_dialogs(&state.ctx.store, tenant, &path, &list, page, limit).await?;
     Ok(HttpResponse::Ok().json(inbox))
 }
 
@@ -175,10 +175,10 @@ pub async fn statuses(
     caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<UserMessagePath>,
-    q: web::Query<PageQuery>,
+    q: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = caller.require(Scope::Read)?;
-    let (page, limit) = q.resolve()?;
+    let (page, limit, list) = q.resolve(&receipts::LIST)?;
     let (user, dialog, message) = path.into_inner();
     let found = receipts::list(
         &state.ctx.store,
@@ -186,8 +186,8 @@ pub async fn statuses(
         &user,
         &dialog,
         &message,
-        page,
-        limit,
+        &list,
+        (page, limit),
     )
     .await?;
     Ok(HttpResponse::Ok().json(found))
@@ -240,10 +240,10 @@ pub async fn reactions(
     caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<UserMessagePath>,
-    q: web::Query<PageQuery>,
+    q: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = caller.require(Scope::Read)?;
-    let (page, limit) = q.resolve()?;
+    let (page, limit, list) = q.resolve(&reactions::LIST)?;
     let (user, dialog, message) = path.into_inner();
     let found = reactions::list(
         &state.ctx.store,
@@ -251,8 +251,8 @@ pub async fn reactions(
         &user,
         &dialog,
         &message,
-        page,
-        limit,
+        &list,
+        (page, limit),
     )
     .await?;
     Ok(HttpResponse::Ok().json(found))

@@ -12,7 +12,6 @@
 use bson::{doc, Document};
 use chat3_sdk::events::{MessageChanged, MessageDeleted};
 use chat3_sdk::{EditMessage, Message, MessageId, TenantId};
-use futures_util::TryStreamExt;
 use mongodb::ClientSession;
 
 use crate::docs::{self, MessageDoc};
@@ -267,9 +266,10 @@ pub async fn in_dialog(
     Ok(m)
 }
 
-/// One page of a message's rows in `collection` (receipts, reactions), oldest first, for a
-/// member of its dialog (403 `not_a_member` otherwise; 404 when the message is not in the
-/// dialog), with the total. Ties in time are ordered by user, then by `tie`.
+/// One page of a message's rows in `collection` (receipts, reactions) matching `q`, oldest
+/// first unless `q.sort` says otherwise, for a member of its dialog (403 `not_a_member`
+/// otherwise; 404 when the message is not in the dialog), with the total. Ties in time are
+/// ordered by user, then by `tie`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn rows_of(
     store: &Store,
@@ -279,20 +279,24 @@ pub(crate) async fn rows_of(
     user: &chat3_sdk::UserId,
     dialog: &chat3_sdk::DialogId,
     message: &MessageId,
+    q: &crate::filter::ListQuery,
     (page, limit): (u64, u64),
 ) -> Result<(Vec<Document>, u64)> {
     crate::members::require_member(store, tenant, dialog, user).await?;
     in_dialog(store, tenant, dialog, message).await?;
-    let filter = scoped(tenant, doc! {"messageId": message.as_str()});
-    let c = store.coll(collection);
-    let total = c.count_documents(filter.clone()).await?;
-    let found = c
-        .find(filter)
-        .sort(doc! {"createdAt": 1, "userId": 1, tie: 1})
-        .skip((page - 1) * limit)
-        .limit(limit as i64)
-        .await?
-        .try_collect()
-        .await?;
+    let scope = scoped(tenant, doc! {"messageId": message.as_str()});
+    let mut sort = q.order(doc! {"createdAt": 1}, ("userId", 1));
+    if !sort.contains_key(tie) {
+        sort.insert(tie, 1);
+    }
+    let (total, found) = crate::filter::fetch(
+        &store.coll(collection),
+        q.within(scope),
+        sort,
+        (page - 1) * limit,
+        limit,
+        q.max_time(),
+    )
+    .await?;
     Ok((found, total))
 }
