@@ -29,3 +29,16 @@ pub fn progress_bar(len: u64, quiet: bool) -> indicatif::ProgressBar {
     }
     bar
 }
+
+/// The exit of a binary's `main`: success, or the error and its causes on one line of stderr
+/// (`error: ...: ...`) and exit code 1. Operator commands fail for ordinary reasons (an unknown
+/// tenant, a missing `--yes`), so no backtrace is printed even when `RUST_BACKTRACE` is set.
+pub fn exit_code(result: anyhow::Result<()>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
