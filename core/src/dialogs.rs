@@ -4,8 +4,7 @@
 use bson::{doc, Document};
 use chat3_sdk::events::{DialogChanged, DialogDeleted};
 use chat3_sdk::{
-    CreateDialog, DeletedDialog, Dialog, DialogId, Page, Pagination, TenantId, UpdateDialog,
-    UserId, UserType,
+    CreateDialog, DeletedDialog, Dialog, DialogId, Page, TenantId, UpdateDialog, UserId, UserType,
 };
 use futures_util::TryStreamExt;
 use mongodb::ClientSession;
@@ -13,7 +12,7 @@ use mongodb::ClientSession;
 use crate::docs;
 use crate::error::{Error, Result};
 use crate::events::{event, Actor};
-use crate::filter::{self, Field, Kind, ListQuery, Resource};
+use crate::filter::{Field, Kind, ListQuery, Resource};
 use crate::ids::{self, now_ms};
 use crate::store::{coll, scoped, tenant_filter, Store};
 use crate::write::{self, Reply, Staged};
@@ -330,30 +329,28 @@ pub async fn list(
     page: u64,
     limit: u64,
 ) -> Result<Page<Dialog>> {
-    let c = store.coll(coll::DIALOGS);
-    let query = q.within(tenant_filter(tenant));
-    let order = q.order(doc! {"updatedAt": -1}, ("dialogId", -1));
-    let (total, dialogs) =
-        filter::fetch(&c, query, order, (page - 1) * limit, limit, q.max_time()).await?;
-    let ids: Vec<&str> = dialogs
+    let order = (doc! {"updatedAt": -1}, ("dialogId", -1));
+    let found = q
+        .page(
+            &store.coll(coll::DIALOGS),
+            tenant_filter(tenant),
+            order,
+            (page, limit),
+        )
+        .await?;
+    let ids: Vec<&str> = found
+        .data
         .iter()
         .filter_map(|d| d.get_str("dialogId").ok())
         .collect();
     let members = member_docs(store, tenant, &ids).await?;
-    let data = dialogs
-        .iter()
-        .map(|d| {
-            let id = d.get_str("dialogId").unwrap_or_default();
-            let mine: Vec<Document> = members
-                .iter()
-                .filter(|m| m.get_str("dialogId").ok() == Some(id))
-                .cloned()
-                .collect();
-            docs::dialog(d, &mine)
-        })
-        .collect::<Result<_>>()?;
-    Ok(Page {
-        data,
-        pagination: Pagination::new(page, limit, total),
+    found.try_map(|d| {
+        let id = d.get_str("dialogId").unwrap_or_default();
+        let mine: Vec<Document> = members
+            .iter()
+            .filter(|m| m.get_str("dialogId").ok() == Some(id))
+            .cloned()
+            .collect();
+        docs::dialog(&d, &mine)
     })
 }

@@ -969,6 +969,33 @@ impl ListQuery {
     }
 }
 
+impl ListQuery {
+    /// One page of a filtering list: the documents of `c` within `scope` narrowed by the
+    /// filter ([`ListQuery::within`]), in the client's order else `default` then `tiebreak`
+    /// ([`ListQuery::order`]), with the total; bounded as [`ListQuery::max_time`] says.
+    pub(crate) async fn page(
+        &self,
+        c: &mongodb::Collection<Document>,
+        scope: Document,
+        (default, tiebreak): (Document, (&str, i32)),
+        (page, limit): (u64, u64),
+    ) -> crate::Result<chat3_sdk::Page<Document>> {
+        let (total, data) = fetch(
+            c,
+            self.within(scope),
+            self.order(default, tiebreak),
+            (page - 1) * limit,
+            limit,
+            self.max_time(),
+        )
+        .await?;
+        Ok(chat3_sdk::Page {
+            data,
+            pagination: chat3_sdk::Pagination::new(page, limit, total),
+        })
+    }
+}
+
 /// One page of a list: the total matching `query` and the documents of the page, in `sort`
 /// order, both under `max_time` when the query needs a scan ([`ListQuery::max_time`]).
 pub(crate) async fn fetch(

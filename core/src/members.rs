@@ -12,8 +12,7 @@ use std::collections::HashSet;
 use bson::{doc, Document};
 use chat3_sdk::events::{MemberRemoved, MembersAdded, Typing};
 use chat3_sdk::{
-    AddMembers, DialogId, Member, MembersChange, Page, Pagination, RemovedMember, TenantId,
-    TypingState, UserId,
+    AddMembers, DialogId, Member, MembersChange, Page, RemovedMember, TenantId, TypingState, UserId,
 };
 use futures_util::TryStreamExt;
 
@@ -21,7 +20,7 @@ use crate::dialogs::{self, load_doc, load_in};
 use crate::docs::{DialogDoc, MemberDoc};
 use crate::error::{Error, Result};
 use crate::events::{event, routing_key, Actor};
-use crate::filter::{self, Field, Kind, ListQuery, Resource};
+use crate::filter::{Field, Kind, ListQuery, Resource};
 use crate::ids::now_ms;
 use crate::store::{coll, scoped, Store};
 use crate::write::{self, Reply, Staged};
@@ -69,25 +68,10 @@ pub async fn list(
 ) -> Result<Page<Member>> {
     let d = DialogDoc::from_doc(&load_doc(store, tenant, dialog).await?)?;
     let mine = scoped(tenant, doc! {"dialogId": dialog.as_str()});
-    let sort = q.order(doc! {"joinedAt": 1}, ("userId", 1));
-    let c = store.coll(coll::MEMBERS);
-    let (total, found) = filter::fetch(
-        &c,
-        q.within(mine),
-        sort,
-        (page - 1) * limit,
-        limit,
-        q.max_time(),
-    )
-    .await?;
-    let data = found
-        .iter()
-        .map(|m| Ok(MemberDoc::from_doc(m)?.view(&d)))
-        .collect::<Result<_>>()?;
-    Ok(Page {
-        data,
-        pagination: Pagination::new(page, limit, total),
-    })
+    let order = (doc! {"joinedAt": 1}, ("userId", 1));
+    q.page(&store.coll(coll::MEMBERS), mine, order, (page, limit))
+        .await?
+        .try_map(|m| Ok(MemberDoc::from_doc(&m)?.view(&d)))
 }
 
 /// Adds members (a user listed twice is added once, with the first type); those who are

@@ -7,8 +7,7 @@
 use bson::{doc, Bson, Document};
 use chat3_sdk::events::ReactionChanged;
 use chat3_sdk::{
-    DialogId, MessageId, MessageReactions, Page, Pagination, ReactionCount, ReactionEntry,
-    TenantId, UserId,
+    DialogId, MessageId, MessageReactions, Page, ReactionCount, ReactionEntry, TenantId, UserId,
 };
 use futures_util::TryStreamExt;
 
@@ -206,7 +205,7 @@ pub async fn list(
     q: &ListQuery,
     (page, limit): (u64, u64),
 ) -> Result<Page<ReactionEntry>> {
-    let (found, total) = crate::messages::change::rows_of(
+    crate::messages::change::rows_of(
         store,
         coll::REACTIONS,
         "reaction",
@@ -217,19 +216,12 @@ pub async fn list(
         q,
         (page, limit),
     )
-    .await?;
-    let data = found
-        .iter()
-        .map(|d| {
-            Ok(ReactionEntry {
-                user_id: docs::parse(d, "userId")?,
-                reaction: docs::s(d, "reaction")?,
-                created_at: docs::ts(d, "createdAt"),
-            })
+    .await?
+    .try_map(|d| {
+        Ok(ReactionEntry {
+            user_id: docs::parse(&d, "userId")?,
+            reaction: docs::s(&d, "reaction")?,
+            created_at: docs::ts(&d, "createdAt"),
         })
-        .collect::<Result<_>>()?;
-    Ok(Page {
-        data,
-        pagination: Pagination::new(page, limit, total),
     })
 }

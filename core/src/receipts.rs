@@ -8,7 +8,7 @@
 
 use bson::{doc, Document};
 use chat3_sdk::events::StatusChanged;
-use chat3_sdk::{DialogId, MessageId, MessageStatus, Page, Pagination, TenantId, UserId};
+use chat3_sdk::{DialogId, MessageId, MessageStatus, Page, TenantId, UserId};
 
 use crate::docs;
 use crate::error::{Error, Result};
@@ -154,7 +154,7 @@ pub async fn list(
     q: &ListQuery,
     (page, limit): (u64, u64),
 ) -> Result<Page<MessageStatus>> {
-    let (found, total) = crate::messages::change::rows_of(
+    crate::messages::change::rows_of(
         store,
         coll::MESSAGE_STATUSES,
         "status",
@@ -165,9 +165,6 @@ pub async fn list(
         q,
         (page, limit),
     )
-    .await?;
-    Ok(Page {
-        data: found.iter().map(view).collect::<Result<_>>()?,
-        pagination: Pagination::new(page, limit, total),
-    })
+    .await?
+    .try_map(|d| view(&d))
 }

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::docs;
 use crate::error::{is_duplicate_key, Error, Result};
-use crate::filter::{self, Field, Kind, ListQuery, Resource};
+use crate::filter::{Field, Kind, ListQuery, Resource};
 use crate::ids::{now_ms, random_base36};
 use crate::store::{coll, scoped, tenant_filter, Store};
 use crate::write::{self, Reply, Staged};
@@ -213,21 +213,10 @@ pub async fn list_tenants(
     page: u64,
     limit: u64,
 ) -> Result<Page<Tenant>> {
-    let c = store.coll(coll::TENANTS);
-    let sort = q.order(doc! {"tenantId": 1}, ("tenantId", 1));
-    let (total, docs) = filter::fetch(
-        &c,
-        q.within(doc! {}),
-        sort,
-        (page - 1) * limit,
-        limit,
-        q.max_time(),
-    )
-    .await?;
-    Ok(Page {
-        data: docs.iter().map(tenant_from_doc).collect::<Result<_>>()?,
-        pagination: Pagination::new(page, limit, total),
-    })
+    let order = (doc! {"tenantId": 1}, ("tenantId", 1));
+    q.page(&store.coll(coll::TENANTS), doc! {}, order, (page, limit))
+        .await?
+        .try_map(|d| tenant_from_doc(&d))
 }
 
 /// A stored key, as authentication sees it.

@@ -14,8 +14,8 @@ use std::collections::HashSet;
 use bson::{doc, Document};
 use chat3_sdk::events::{UserAdded, UserChanged, UserRemoved};
 use chat3_sdk::{
-    CreateUser, DeletedUser, DialogId, EventEnvelope, Page, Pagination, TenantId, UpdateUser, User,
-    UserId, UserType,
+    CreateUser, DeletedUser, DialogId, EventEnvelope, Page, TenantId, UpdateUser, User, UserId,
+    UserType,
 };
 use futures_util::TryStreamExt;
 use mongodb::ClientSession;
@@ -23,7 +23,7 @@ use mongodb::ClientSession;
 use crate::docs::{self, UserDoc};
 use crate::error::{Error, Result};
 use crate::events::{event, Actor};
-use crate::filter::{self, Field, Kind, ListQuery, Resource};
+use crate::filter::{Field, Kind, ListQuery, Resource};
 use crate::ids::now_ms;
 use crate::store::{coll, scoped, tenant_filter, Store};
 use crate::write::{self, Reply, Staged};
@@ -186,19 +186,15 @@ pub async fn list(
     page: u64,
     limit: u64,
 ) -> Result<Page<User>> {
-    let c = store.coll(coll::USERS);
-    let query = q.within(tenant_filter(tenant));
-    let order = q.order(doc! {"userId": 1}, ("userId", 1));
-    let (total, found) =
-        filter::fetch(&c, query, order, (page - 1) * limit, limit, q.max_time()).await?;
-    let data = found
-        .iter()
-        .map(|u| Ok(UserDoc::from_doc(u)?.view()))
-        .collect::<Result<_>>()?;
-    Ok(Page {
-        data,
-        pagination: Pagination::new(page, limit, total),
-    })
+    let order = (doc! {"userId": 1}, ("userId", 1));
+    q.page(
+        &store.coll(coll::USERS),
+        tenant_filter(tenant),
+        order,
+        (page, limit),
+    )
+    .await?
+    .try_map(|u| Ok(UserDoc::from_doc(&u)?.view()))
 }
 
 /// Changes the fields given (type, name — `null` removes it —, meta keys merged, `null`

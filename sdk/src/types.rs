@@ -80,6 +80,16 @@ pub struct Page<T> {
     pub pagination: Pagination,
 }
 
+impl<T> Page<T> {
+    /// The same page with every item converted by `f`; the first failure is the result.
+    pub fn try_map<U, E>(self, f: impl FnMut(T) -> Result<U, E>) -> Result<Page<U>, E> {
+        Ok(Page {
+            data: self.data.into_iter().map(f).collect::<Result<_, _>>()?,
+            pagination: self.pagination,
+        })
+    }
+}
+
 /// A tenant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

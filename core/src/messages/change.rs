@@ -268,8 +268,8 @@ pub async fn in_dialog(
 
 /// One page of a message's rows in `collection` (receipts, reactions) matching `q`, oldest
 /// first unless `q.sort` says otherwise, for a member of its dialog (403 `not_a_member`
-/// otherwise; 404 when the message is not in the dialog), with the total. Ties in time are
-/// ordered by user, then by `tie`.
+/// otherwise; 404 when the message is not in the dialog). Ties in time are ordered by user,
+/// then by `tie` (a client sort on time keeps both, so pages never overlap).
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn rows_of(
     store: &Store,
@@ -281,7 +281,7 @@ pub(crate) async fn rows_of(
     message: &MessageId,
     q: &crate::filter::ListQuery,
     (page, limit): (u64, u64),
-) -> Result<(Vec<Document>, u64)> {
+) -> Result<chat3_sdk::Page<Document>> {
     crate::members::require_member(store, tenant, dialog, user).await?;
     in_dialog(store, tenant, dialog, message).await?;
     let scope = scoped(tenant, doc! {"messageId": message.as_str()});
@@ -298,5 +298,8 @@ pub(crate) async fn rows_of(
         q.max_time(),
     )
     .await?;
-    Ok((found, total))
+    Ok(chat3_sdk::Page {
+        data: found,
+        pagination: chat3_sdk::Pagination::new(page, limit, total),
+    })
 }

@@ -252,20 +252,11 @@ pub async fn search(
     page: u64,
     limit: u64,
 ) -> Result<Page<Message>> {
-    let sort = q.order(doc! {"createdAt": -1}, ("messageId", -1));
-    let (total, found) = filter::fetch(
-        &store.coll(coll::MESSAGES),
-        q.within(crate::store::tenant_filter(tenant)),
-        sort,
-        (page - 1) * limit,
-        limit,
-        q.max_time(),
-    )
-    .await?;
-    Ok(Page {
-        data: found.iter().map(docs::message).collect::<Result<_>>()?,
-        pagination: Pagination::new(page, limit, total),
-    })
+    let order = (doc! {"createdAt": -1}, ("messageId", -1));
+    let scope = crate::store::tenant_filter(tenant);
+    q.page(&store.coll(coll::MESSAGES), scope, order, (page, limit))
+        .await?
+        .try_map(|d| docs::message(&d))
 }
 
 /// The messages of a dialog as `user` sees them (403 `not_a_member` unless a member): the same
