@@ -38,8 +38,8 @@ pub mod coll {
     pub const LEASES: &str = "leases";
 
     /// Every collection of a tenant's data but its keys and its own document, in the order a
-    /// tenant deletion empties them (what others point at goes last). Each has an index that
-    /// starts with `tenantId`.
+    /// tenant deletion empties them (what others point at goes last). Each but `events` (the
+    /// journal, scanned by a deletion) has an index that starts with `tenantId`.
     pub const TENANT_DATA: &[&str] = &[
         UPDATES,
         EVENTS,
@@ -243,8 +243,6 @@ impl Store {
                 coll::EVENTS,
                 vec![
                     idx(doc! {"published": 1, "createdAt": 1}, None),
-                    // A tenant's deletion finds its events.
-                    idx(doc! {"tenantId": 1}, None),
                     idx(
                         doc! {"publishedAt": 1},
                         Some(

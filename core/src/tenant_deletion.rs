@@ -1,9 +1,10 @@
-//! Deleting a tenant: [`begin`] revokes its keys and marks it `deleting` with the counts of
-//! what it holds, in one transaction; [`run`] then removes its data in batches, recording
-//! progress in the tenant's document, and finally its keys and the tenant itself.
+//! Deleting a tenant: [`begin`] revokes its keys and marks it `deleting`, in one transaction;
+//! [`run`] then counts what it holds, removes its data in batches, recording progress in the
+//! tenant's document, and finally its keys and the tenant itself.
 //!
-//! Every removal is by `tenantId` through an index that starts with it, so nothing of another
-//! tenant is read or touched. [`run`] is idempotent and resumable: after a crash it starts
+//! Every removal is by `tenantId` (through an index that starts with it, but for the journal,
+//! which is scanned once per pass rather than given an index every send would pay for), so
+//! nothing of another tenant is touched. [`run`] is idempotent and resumable: after a crash it starts
 //! again where the data ends ([`pending`] lists the tenants to resume), and two runs over the
 //! same tenant only share the work (each counts what it removed itself).
 //!
@@ -52,16 +53,12 @@ pub async fn census(store: &Store, tenant: &TenantId) -> Result<BTreeMap<String,
 }
 
 /// Marks `tenant` deleting and revokes all its keys, in one transaction; idempotent (a tenant
-/// already deleting is returned as it is). 404 `tenant_not_found` for an unknown tenant.
+/// already deleting is returned as it is). The counts are made by [`run`] as it starts. 404 `tenant_not_found` for an unknown tenant.
 #[tracing::instrument(skip_all, fields(tenant = %tenant))]
 pub async fn begin(store: &Store, tenant: &TenantId) -> Result<Tenant> {
     let found = get_tenant(store, tenant).await?;
     if found.deletion.is_some() {
         return Ok(found);
-    }
-    let mut counts = Document::new();
-    for (name, total) in census(store, tenant).await? {
-        counts.insert(name, doc! {"total": total as i64, "deleted": 0_i64});
     }
     let now = now_ms();
     let staged = write::commit(store, Reply::Ok, async |s| {
@@ -69,7 +66,7 @@ pub async fn begin(store: &Store, tenant: &TenantId) -> Result<Tenant> {
         tenants
             .update_one(
                 scoped(tenant, doc! {FIELD: {"$exists": false}}),
-                doc! {"$set": {FIELD: {"startedAt": now, "collections": counts.clone()}}},
+                doc! {"$set": {FIELD: {"startedAt": now, "collections": {}}}},
             )
             .session(&mut *s)
             .await?;
@@ -169,6 +166,20 @@ pub async fn run(
             format!("tenant '{tenant}' is not being deleted"),
         ));
     };
+    if !found_counted(store, tenant).await? {
+        // Counted here rather than when the deletion is accepted: the journal (`events`) has
+        // no index by tenant, so counting it is a scan that a request should not wait for.
+        let mut set = doc! {format!("{FIELD}.counted"): true};
+        for (name, total) in census(store, tenant).await? {
+            set.insert(format!("{FIELD}.collections.{name}.total"), total as i64);
+            state.collections.entry(name).or_default().total = total;
+        }
+        state.total = state.collections.values().map(|c| c.total).sum();
+        store
+            .coll(coll::TENANTS)
+            .update_one(tenant_filter(tenant), doc! {"$set": set})
+            .await?;
+    }
     progress(&state);
     for pass in 0..2 {
         if pass == 1 {
@@ -190,7 +201,19 @@ pub async fn run(
     Ok(state)
 }
 
-/// Removes every document of `tenant` in collection `name`, a batch at a time.
+/// Whether the deletion's totals were counted already (a resumed deletion keeps the counts of
+/// its start).
+async fn found_counted(store: &Store, tenant: &TenantId) -> Result<bool> {
+    Ok(store
+        .coll(coll::TENANTS)
+        .find_one(scoped(tenant, doc! {format!("{FIELD}.counted"): true}))
+        .await?
+        .is_some())
+}
+
+/// Removes every document of `tenant` in collection `name`: one pass of a cursor over its
+/// documents (an index range where the collection has one by tenant, a single scan of the
+/// journal otherwise), deleting a batch at a time.
 async fn sweep(
     store: &Store,
     tenant: &TenantId,
@@ -199,34 +222,42 @@ async fn sweep(
     progress: &mut impl FnMut(&TenantDeletion),
 ) -> Result<()> {
     let c = store.coll(name);
+    let mut cursor = c
+        .find(tenant_filter(tenant))
+        .projection(doc! {"_id": 1})
+        .batch_size(BATCH as u32)
+        .await?;
+    let mut ids: Vec<Bson> = Vec::with_capacity(BATCH as usize);
     loop {
-        let ids: Vec<Bson> = c
-            .find(tenant_filter(tenant))
-            .projection(doc! {"_id": 1})
-            .limit(BATCH)
-            .await?
-            .try_collect::<Vec<Document>>()
-            .await?
-            .into_iter()
-            .filter_map(|d| d.get("_id").cloned())
-            .collect();
-        if ids.is_empty() {
+        let next = cursor.try_next().await?;
+        if let Some(id) = next.as_ref().and_then(|d| d.get("_id")) {
+            ids.push(id.clone());
+        }
+        if ids.len() < BATCH as usize && next.is_some() {
+            continue;
+        }
+        if !ids.is_empty() {
+            let removed = c
+                .delete_many(scoped(
+                    tenant,
+                    doc! {"_id": {"$in": std::mem::take(&mut ids)}},
+                ))
+                .await?
+                .deleted_count;
+            store
+                .coll(coll::TENANTS)
+                .update_one(
+                    tenant_filter(tenant),
+                    doc! {"$inc": {format!("{FIELD}.collections.{name}.deleted"): removed as i64}},
+                )
+                .await?;
+            let entry = state.collections.entry(name.to_owned()).or_default();
+            entry.deleted += removed;
+            state.deleted += removed;
+            progress(state);
+        }
+        if next.is_none() {
             return Ok(());
         }
-        let removed = c
-            .delete_many(scoped(tenant, doc! {"_id": {"$in": ids}}))
-            .await?
-            .deleted_count;
-        store
-            .coll(coll::TENANTS)
-            .update_one(
-                tenant_filter(tenant),
-                doc! {"$inc": {format!("{FIELD}.collections.{name}.deleted"): removed as i64}},
-            )
-            .await?;
-        let entry = state.collections.entry(name.to_owned()).or_default();
-        entry.deleted += removed;
-        state.deleted += removed;
-        progress(state);
     }
 }

@@ -128,8 +128,8 @@ pub enum TenantStatus {
 pub struct TenantDeletion {
     /// When the deletion was accepted.
     pub started_at: i64,
-    /// Documents the tenant had when the deletion started (writes still in flight may add a
-    /// few, so `deleted` can end slightly above it).
+    /// Documents the tenant had when the background removal started (0 until it has counted
+    /// them; writes still in flight may add a few, so `deleted` can end slightly above it).
     pub total: u64,
     /// Documents removed so far.
     pub deleted: u64,
