@@ -297,9 +297,11 @@ that break the schema are sent as generated, so their rejection is still checked
 
 import itertools
 import re
+import urllib.parse
 import uuid
 
 import schemathesis
+from schemathesis.core.parameters import ParameterLocation
 
 _VALID = re.compile(r"^[!-~]{1,255}$")
 _RUN = uuid.uuid4().hex[:8]
@@ -336,14 +338,39 @@ def _fix_list_params(case):
 
 # A generated path value may hold a literal `%` ("%1F'B" is a valid user id); sent as is, the
 # server reads `%1F` as an escape (a control character) and rightly refuses the id. A client
-# sends `%` as `%25`, so the hook does.
+# sends `%` as `%25`, so the hook does, for path values generated to fit the schema. It leaves
+# alone values Schemathesis has percent-encoded itself: it does so for values with non-ASCII
+# characters ("%C3%B2" for "ò"), in either mode, and for values generated to break the schema
+# ("%C2%84" for U+0084, which no id may hold); escaping those would send another, valid id. The
+# hook can see one case more than once, so a value is escaped once.
+_ESCAPED = {}
+_NON_ASCII_ESCAPE = re.compile(r"%[89A-Fa-f][0-9A-Fa-f]")
+
+
+def _encoded_by_schemathesis(value):
+    if not _NON_ASCII_ESCAPE.search(value):
+        return False
+    try:
+        urllib.parse.unquote(value, errors="strict")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _escape_percent(case):
     params = case.path_parameters
     if not params:
         return
+    meta = getattr(case, "meta", None)
+    component = getattr(meta, "components", {}).get(ParameterLocation.PATH) if meta else None
+    if component is None or str(getattr(component, "mode", "")) != "positive":
+        return
+    if _ESCAPED.get(id(case)) == params:
+        return
     for name, value in list(params.items()):
-        if isinstance(value, str) and "%" in value:
+        if isinstance(value, str) and "%" in value and not _encoded_by_schemathesis(value):
             params[name] = value.replace("%", "%25")
+    _ESCAPED[id(case)] = dict(params)
 
 
 @schemathesis.hook
@@ -411,10 +438,13 @@ OPERATOR_CONFIG="$(write_config api-operator \
   "\"path.tenantId\" = \"$TENANT\"" \
   "\"path.keyId\" = \"$VICTIM_KEY_ID\"" \
   '' \
-  '# DELETE deletes a tenant of its own, so that the other operations keep theirs.' \
+  '# DELETE deletes a tenant of its own, so that the other operations keep theirs; once it is' \
+  '# gone, 404 is right. It stays out of the stateful phase: there the fixed id would replace' \
+  '# the one of a tenant the scenario has just created, and its 404 would read as a lost one.' \
   '[[operations]]' \
   'include-operation-id = "deleteTenant"' \
-  "parameters = { \"path.tenantId\" = \"$VICTIM_TENANT\" }")"
+  "parameters = { \"path.tenantId\" = \"$VICTIM_TENANT\" }" \
+  'phases = { stateful = { enabled = false } }')"
 
 # 3. The BFF. Its spec has no security scheme: the login routes are public. `GET /ws` stays in
 # without a token: a valid WebSocket request switches protocols, which an HTTP test client cannot

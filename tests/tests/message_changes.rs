@@ -187,8 +187,8 @@ async fn edits_and_soft_deletes_reach_every_member_and_unread_stays_exact() {
         "PUT",
         &format!("/api/messages/{id3}"),
         Some(json!({"content": ""})),
-        400,
-        "validation_error",
+        409,
+        "content_required",
     )
     .await;
     c.expect_error(

@@ -481,8 +481,8 @@ async fn a_media_message_may_have_no_content_when_its_meta_names_the_media() {
         "PUT",
         &format!("/api/messages/{id}"),
         Some(json!({"content": "", "meta": {"w": 640}})),
-        400,
-        "validation_error",
+        409,
+        "content_required",
     )
     .await;
     assert_eq!(

@@ -118,8 +118,11 @@ pub async fn edit(
             set.insert("meta", meta.clone());
             m.meta = docs::meta_of(meta);
         }
-        // Against the meta the message will have (a media message may lose its caption).
-        super::check_content(&m.content, &m.meta)?;
+        // Against the meta the message will have (a media message may lose its caption): a
+        // conflict with the stored message, not a malformed request.
+        if !super::content_fits(&m.content, &m.meta)? {
+            return Err(Error::conflict("content_required", super::CONTENT_REQUIRED));
+        }
         store
             .coll(coll::MESSAGES)
             .update_one(filter(tenant, id), doc! {"$set": set})

@@ -41,27 +41,32 @@ pub fn is_media(meta: &chat3_sdk::Meta) -> bool {
         .is_some_and(|u| !u.is_empty())
 }
 
-/// Content of 1 to [`MAX_CONTENT_CHARS`] characters; a media message ([`is_media`] of the meta
-/// it will have) may have none.
-pub(crate) fn check_content(content: &str, meta: &chat3_sdk::Meta) -> Result<()> {
+/// Content of at most [`MAX_CONTENT_CHARS`] characters (a 400 otherwise), and whether it may
+/// be what it is: not empty unless the message is a media message ([`is_media`] of the meta it
+/// will have). Empty where it may not be is `false`, for the caller to answer (a new message:
+/// 400; an edit, which depends on the stored meta: 409).
+pub(crate) fn content_fits(content: &str, meta: &chat3_sdk::Meta) -> Result<bool> {
     let n = content.chars().count();
-    if n > MAX_CONTENT_CHARS || (n == 0 && !is_media(meta)) {
+    if n > MAX_CONTENT_CHARS {
         return Err(Error::invalid(
             "validation_error",
-            format!(
-                "content must be 1-{MAX_CONTENT_CHARS} characters (it may be empty only for a \
-                 media message, whose meta.url names the media)"
-            ),
+            format!("content must be at most {MAX_CONTENT_CHARS} characters"),
         ));
     }
-    Ok(())
+    Ok(n > 0 || is_media(meta))
 }
 
+/// What an empty content is told: only a media message (meta.url) may have none.
+pub(crate) const CONTENT_REQUIRED: &str =
+    "content must not be empty: only a media message, whose meta.url names the media, may have none";
+
 fn validate(req: &CreateMessage) -> Result<String> {
-    check_content(
+    if !content_fits(
         &req.content,
         req.meta.as_ref().unwrap_or(&Default::default()),
-    )?;
+    )? {
+        return Err(Error::invalid("validation_error", CONTENT_REQUIRED));
+    }
     let t = req
         .message_type
         .clone()
