@@ -967,9 +967,7 @@ impl ListQuery {
     pub fn max_time(&self) -> Option<std::time::Duration> {
         (!self.indexed).then_some(SCAN_MAX_TIME)
     }
-}
 
-impl ListQuery {
     /// One page of a filtering list: the documents of `c` within `scope` narrowed by the
     /// filter ([`ListQuery::within`]), in the client's order else `default` then `tiebreak`
     /// ([`ListQuery::order`]), with the total; bounded as [`ListQuery::max_time`] says.
@@ -1013,13 +1011,9 @@ pub(crate) async fn fetch(
         count = count.max_time(t);
         find = find.max_time(t);
     }
-    let total = count.await.map_err(bounded)?;
-    let found = find
-        .await
-        .map_err(bounded)?
-        .try_collect()
-        .await
-        .map_err(bounded)?;
+    let found = async { find.await?.try_collect::<Vec<Document>>().await };
+    let total = async { count.await };
+    let (total, found) = futures_util::try_join!(total, found).map_err(bounded)?;
     Ok((total, found))
 }
 

@@ -5,14 +5,14 @@
 //! user; `dialog.changed`, `dialog.member.changed`, `message.changed`: the dialog's members).
 
 use bson::{doc, Document};
-use chat3_sdk::events::{MemberChanged, MessageChanged, TenantChanged};
+use chat3_sdk::events::{MemberChanged, MessageChanged};
 use chat3_sdk::{DialogId, EntityMeta, MessageId, TenantId, UserId};
 use serde_json::Value;
 
 use crate::docs::{self, DialogDoc, MemberDoc, MetaChange};
 use crate::error::{Error, Result};
 use crate::events::{event, Actor};
-use crate::store::{coll, scoped, tenant_filter, Store};
+use crate::store::{coll, scoped, Store};
 use crate::write::{self, Reply, Staged};
 use crate::Ctx;
 
@@ -184,37 +184,12 @@ pub async fn change(
     write::transact(ctx, Reply::Ok, async |s| {
         let (meta, events) = match e {
             Entity::Tenant => {
-                let found = store
-                    .coll(coll::TENANTS)
-                    .find_one(tenant_filter(tenant))
-                    .session(&mut *s)
-                    .await?
-                    .ok_or_else(|| {
-                        Error::not_found(
-                            "tenant_not_found",
-                            format!("tenant '{tenant}' does not exist"),
-                        )
-                    })?;
+                let found = crate::tenants::load_in(store, s, tenant).await?;
                 let mut meta = found.get_document("meta").cloned().unwrap_or_default();
                 let changed = change.apply(&mut meta)?;
-                let mut events = Vec::new();
-                if !changed.is_empty() {
-                    store
-                        .coll(coll::TENANTS)
-                        .update_one(tenant_filter(tenant), doc! {"$set": {"meta": meta.clone()}})
-                        .session(&mut *s)
-                        .await?;
-                    let mut t = crate::tenants::tenant_from_doc(&found)?;
-                    t.meta = docs::meta_of(&meta);
-                    events.push(event(
-                        tenant,
-                        tenant.as_str(),
-                        None,
-                        &Actor::api(),
-                        &TenantChanged { tenant: t, changed },
-                    ));
-                }
-                (docs::meta_of(&meta), events)
+                let t = crate::tenants::tenant_from_doc(&found)?;
+                let staged = crate::tenants::staged_change(store, s, t, meta, changed).await?;
+                (staged.value.meta, staged.events)
             }
             Entity::User(u) => {
                 let mut user = crate::users::load_in(store, s, tenant, u).await?;

@@ -4,9 +4,9 @@
 //!
 //! Every removal is by `tenantId` (through an index that starts with it, but for the journal,
 //! which is scanned once per pass rather than given an index every send would pay for), so
-//! nothing of another tenant is touched. [`run`] is idempotent and resumable: after a crash it starts
-//! again where the data ends ([`pending`] lists the tenants to resume), and two runs over the
-//! same tenant only share the work (each counts what it removed itself).
+//! nothing of another tenant is touched. [`run`] is idempotent and resumable: after a crash it
+//! starts again where the data ends ([`pending`] lists the tenants to resume), and two runs over
+//! the same tenant only share the work (each counts what it removed itself).
 //!
 //! Writes admitted just before the revocation (another API instance whose key cache has not
 //! expired yet, a request already past authentication, events still queued for the update
@@ -23,7 +23,7 @@ use futures_util::TryStreamExt;
 use crate::error::{Error, Result};
 use crate::ids::now_ms;
 use crate::store::{coll, scoped, tenant_filter, Store};
-use crate::tenants::{get_tenant, tenant_from_doc};
+use crate::tenants::{get_tenant, tenant_from_doc, tenant_not_found};
 use crate::write::{self, Reply, Staged};
 
 /// Documents removed per round trip.
@@ -53,7 +53,8 @@ pub async fn census(store: &Store, tenant: &TenantId) -> Result<BTreeMap<String,
 }
 
 /// Marks `tenant` deleting and revokes all its keys, in one transaction; idempotent (a tenant
-/// already deleting is returned as it is). The counts are made by [`run`] as it starts. 404 `tenant_not_found` for an unknown tenant.
+/// already deleting is returned as it is). The counts are made by [`run`] as it starts. 404
+/// `tenant_not_found` for an unknown tenant.
 #[tracing::instrument(skip_all, fields(tenant = %tenant))]
 pub async fn begin(store: &Store, tenant: &TenantId) -> Result<Tenant> {
     let found = get_tenant(store, tenant).await?;
@@ -82,7 +83,7 @@ pub async fn begin(store: &Store, tenant: &TenantId) -> Result<Tenant> {
             .find_one(tenant_filter(tenant))
             .session(&mut *s)
             .await?
-            .ok_or_else(|| not_found(tenant))?;
+            .ok_or_else(|| tenant_not_found(tenant))?;
         Ok(Staged::new(tenant_from_doc(&d)?, Vec::new()).with_status(202))
     })
     .await?;
@@ -91,13 +92,6 @@ pub async fn begin(store: &Store, tenant: &TenantId) -> Result<Tenant> {
         "tenant deletion accepted"
     );
     Ok(staged.value)
-}
-
-fn not_found(tenant: &TenantId) -> Error {
-    Error::not_found(
-        "tenant_not_found",
-        format!("tenant '{tenant}' does not exist"),
-    )
 }
 
 /// The deletion progress stored in a tenant document, if it is being deleted.
@@ -159,14 +153,21 @@ pub async fn run(
     grace: Duration,
     mut progress: impl FnMut(&TenantDeletion),
 ) -> Result<TenantDeletion> {
-    let found = get_tenant(store, tenant).await?;
-    let Some(mut state) = found.deletion else {
+    let found = store
+        .coll(coll::TENANTS)
+        .find_one(tenant_filter(tenant))
+        .await?
+        .ok_or_else(|| tenant_not_found(tenant))?;
+    let Some(mut state) = progress_of(&found) else {
         return Err(Error::conflict(
             "tenant_not_deleting",
             format!("tenant '{tenant}' is not being deleted"),
         ));
     };
-    if !found_counted(store, tenant).await? {
+    let counted = found
+        .get_document(FIELD)
+        .is_ok_and(|d| d.get_bool("counted").unwrap_or(false));
+    if !counted {
         // Counted here rather than when the deletion is accepted: the journal (`events`) has
         // no index by tenant, so counting it is a scan that a request should not wait for.
         let mut set = doc! {format!("{FIELD}.counted"): true};
@@ -201,16 +202,6 @@ pub async fn run(
     Ok(state)
 }
 
-/// Whether the deletion's totals were counted already (a resumed deletion keeps the counts of
-/// its start).
-async fn found_counted(store: &Store, tenant: &TenantId) -> Result<bool> {
-    Ok(store
-        .coll(coll::TENANTS)
-        .find_one(scoped(tenant, doc! {format!("{FIELD}.counted"): true}))
-        .await?
-        .is_some())
-}
-
 /// Removes every document of `tenant` in collection `name`: one pass of a cursor over its
 /// documents (an index range where the collection has one by tenant, a single scan of the
 /// journal otherwise), deleting a batch at a time.
@@ -228,36 +219,50 @@ async fn sweep(
         .batch_size(BATCH as u32)
         .await?;
     let mut ids: Vec<Bson> = Vec::with_capacity(BATCH as usize);
-    loop {
-        let next = cursor.try_next().await?;
-        if let Some(id) = next.as_ref().and_then(|d| d.get("_id")) {
-            ids.push(id.clone());
-        }
-        if ids.len() < BATCH as usize && next.is_some() {
-            continue;
-        }
-        if !ids.is_empty() {
-            let removed = c
-                .delete_many(scoped(
-                    tenant,
-                    doc! {"_id": {"$in": std::mem::take(&mut ids)}},
-                ))
-                .await?
-                .deleted_count;
-            store
-                .coll(coll::TENANTS)
-                .update_one(
-                    tenant_filter(tenant),
-                    doc! {"$inc": {format!("{FIELD}.collections.{name}.deleted"): removed as i64}},
-                )
-                .await?;
-            let entry = state.collections.entry(name.to_owned()).or_default();
-            entry.deleted += removed;
-            state.deleted += removed;
-            progress(state);
-        }
-        if next.is_none() {
-            return Ok(());
+    while let Some(d) = cursor.try_next().await? {
+        ids.extend(d.get("_id").cloned());
+        if ids.len() >= BATCH as usize {
+            remove(
+                store,
+                tenant,
+                name,
+                std::mem::take(&mut ids),
+                state,
+                progress,
+            )
+            .await?;
         }
     }
+    if !ids.is_empty() {
+        remove(store, tenant, name, ids, state, progress).await?;
+    }
+    Ok(())
+}
+
+/// Deletes the documents `ids` of `tenant` in collection `name` and counts them as removed.
+async fn remove(
+    store: &Store,
+    tenant: &TenantId,
+    name: &str,
+    ids: Vec<Bson>,
+    state: &mut TenantDeletion,
+    progress: &mut impl FnMut(&TenantDeletion),
+) -> Result<()> {
+    let removed = store
+        .coll(name)
+        .delete_many(scoped(tenant, doc! {"_id": {"$in": ids}}))
+        .await?
+        .deleted_count;
+    store
+        .coll(coll::TENANTS)
+        .update_one(
+            tenant_filter(tenant),
+            doc! {"$inc": {format!("{FIELD}.collections.{name}.deleted"): removed as i64}},
+        )
+        .await?;
+    let entry = state.collections.entry(name.to_owned()).or_default();
+    entry.deleted += removed;
+    state.deleted += removed;
+    progress(state);
+    Ok(())
 }

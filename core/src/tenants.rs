@@ -8,6 +8,7 @@ use chat3_sdk::{
     TenantStatus, UpdateTenant,
 };
 use futures_util::TryStreamExt;
+use mongodb::ClientSession;
 use sha2::{Digest, Sha256};
 
 use crate::docs;
@@ -128,54 +129,77 @@ pub async fn update_tenant(ctx: &Ctx, tenant_id: &TenantId, req: &UpdateTenant) 
     };
     let store = &ctx.store;
     write::transact(ctx, Reply::Ok, async |s| {
-        let c = store.coll(coll::TENANTS);
-        let found = c
-            .find_one(tenant_filter(tenant_id))
-            .session(&mut *s)
-            .await?
-            .ok_or_else(|| {
-                Error::not_found(
-                    "tenant_not_found",
-                    format!("tenant '{tenant_id}' does not exist"),
-                )
-            })?;
+        let found = load_in(store, s, tenant_id).await?;
         let mut t = tenant_from_doc(&found)?;
         require_active(&t)?;
+        let mut meta = found.get_document("meta").cloned().unwrap_or_default();
         let mut changed = Vec::new();
-        let mut set = Document::new();
         if let Some(n) = name.filter(|n| *n != t.name) {
             t.name = n.to_owned();
-            set.insert("name", n);
             changed.push("name".to_owned());
         }
         if let Some(patch) = &req.meta {
-            let mut meta = found.get_document("meta").cloned().unwrap_or_default();
-            let keys = docs::merge_meta(&mut meta, patch)?;
-            if !keys.is_empty() {
-                t.meta = docs::meta_of(&meta);
-                set.insert("meta", meta);
-                changed.extend(keys);
-            }
+            changed.extend(docs::merge_meta(&mut meta, patch)?);
         }
-        let mut events = Vec::new();
-        if !changed.is_empty() {
-            c.update_one(tenant_filter(tenant_id), doc! {"$set": set})
-                .session(&mut *s)
-                .await?;
-            events.push(crate::events::event(
-                tenant_id,
-                tenant_id.as_str(),
-                None,
-                &crate::events::Actor::api(),
-                &chat3_sdk::events::TenantChanged {
-                    tenant: t.clone(),
-                    changed,
-                },
-            ));
-        }
-        Ok(Staged::new(t, events))
+        staged_change(store, s, t, meta, changed).await
     })
     .await
+}
+
+/// Inside a transaction: the tenant's stored document, or 404 `tenant_not_found`.
+pub(crate) async fn load_in(
+    store: &Store,
+    s: &mut ClientSession,
+    tenant: &TenantId,
+) -> Result<Document> {
+    store
+        .coll(coll::TENANTS)
+        .find_one(tenant_filter(tenant))
+        .session(&mut *s)
+        .await?
+        .ok_or_else(|| tenant_not_found(tenant))
+}
+
+/// Inside a transaction: stores `t`'s name and `meta` and stages `tenant.changed` (nothing
+/// when `changed` is empty). Shared by `PATCH /api/tenants/{id}` and the meta routes.
+pub(crate) async fn staged_change(
+    store: &Store,
+    s: &mut ClientSession,
+    mut t: Tenant,
+    meta: Document,
+    changed: Vec<String>,
+) -> Result<Staged<Tenant>> {
+    t.meta = docs::meta_of(&meta);
+    if changed.is_empty() {
+        return Ok(Staged::new(t, Vec::new()));
+    }
+    store
+        .coll(coll::TENANTS)
+        .update_one(
+            tenant_filter(&t.tenant_id),
+            doc! {"$set": {"name": &t.name, "meta": meta}},
+        )
+        .session(&mut *s)
+        .await?;
+    let e = crate::events::event(
+        &t.tenant_id,
+        t.tenant_id.as_str(),
+        None,
+        &crate::events::Actor::api(),
+        &chat3_sdk::events::TenantChanged {
+            tenant: t.clone(),
+            changed,
+        },
+    );
+    Ok(Staged::new(t, vec![e]))
+}
+
+/// 404 `tenant_not_found`.
+pub(crate) fn tenant_not_found(tenant: &TenantId) -> Error {
+    Error::not_found(
+        "tenant_not_found",
+        format!("tenant '{tenant}' does not exist"),
+    )
 }
 
 /// One tenant, or 404 `tenant_not_found`.
@@ -186,10 +210,7 @@ pub async fn get_tenant(store: &Store, tenant_id: &TenantId) -> Result<Tenant> {
         .await?
     {
         Some(d) => tenant_from_doc(&d),
-        None => Err(Error::not_found(
-            "tenant_not_found",
-            format!("tenant '{tenant_id}' does not exist"),
-        )),
+        None => Err(tenant_not_found(tenant_id)),
     }
 }
 
