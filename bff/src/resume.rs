@@ -38,7 +38,19 @@ impl UpdateSource for Client {
         since: u64,
         limit: u64,
     ) -> anyhow::Result<UpdatesPage> {
-        Ok(self.user_updates(user, since, limit).await?)
+        match self.user_updates(user, since, limit).await {
+            // An end user the tenant API does not know yet (signed up here, never added to a
+            // dialog) has an empty feed.
+            Err(ClientError::Api { status: 404, body }) if body.code == "user_not_found" => {
+                Ok(UpdatesPage {
+                    data: Vec::new(),
+                    has_more: false,
+                    resync_required: since > 0,
+                    head_seq: 0,
+                })
+            }
+            found => Ok(found?),
+        }
     }
 
     async fn typing(

@@ -48,7 +48,7 @@ pub const LIST: Resource = Resource {
 
 /// The user's dialogs, most recent activity first (or by `q.sort`), narrowed by `q.filter`,
 /// each with the user's unread count, watermark and the newest message. A user with no dialogs
-/// has an empty inbox.
+/// has an empty inbox; a user that does not exist is a 404 `user_not_found`.
 ///
 /// Unfiltered, it is index-backed: every membership carries its dialog's last activity
 /// (`lastActivityAt`, raised for all members by each send), so a page is an index range of the
@@ -69,6 +69,9 @@ pub async fn user_dialogs(
     } else {
         memberships_joined(store, tenant, user, q, page, limit).await?
     };
+    if total == 0 {
+        crate::users::must_exist(store, tenant, user).await?;
+    }
     let mut data = Vec::with_capacity(rows.len());
     for (m, d) in &rows {
         let dialog = DialogDoc::from_doc(d)?;
@@ -302,7 +305,8 @@ pub async fn mark_all_read(
 
 /// `{dialogCount, unreadDialogs, totalUnread}` over the user's memberships: one index range of
 /// their memberships and one read of those dialogs (O(dialogs of the user), no message read),
-/// both in one snapshot, so the figures agree with each other.
+/// both in one snapshot, so the figures agree with each other. 404 `user_not_found` for a user
+/// that does not exist.
 #[tracing::instrument(skip_all, fields(tenant = %tenant, user = %user))]
 pub async fn stats(store: &Store, tenant: &TenantId, user: &UserId) -> Result<UserStats> {
     let mut s = store.client().start_session().await?;
@@ -344,6 +348,9 @@ pub async fn stats(store: &Store, tenant: &TenantId, user: &UserId) -> Result<Us
             .collect()
     };
     let _ = s.commit_transaction().await;
+    if memberships.is_empty() {
+        crate::users::must_exist(store, tenant, user).await?;
+    }
     let mut out = UserStats {
         user_id: user.clone(),
         dialog_count: 0,

@@ -161,6 +161,20 @@ pub async fn get(store: &Store, tenant: &TenantId, user: &UserId) -> Result<User
     Ok(UserDoc::from_doc(&found)?.view())
 }
 
+/// 404 `user_not_found` unless the user exists: the user's views (inbox, stats, update feed)
+/// call it when they come back empty, so that an unknown or deleted user is not read as one
+/// with nothing in it, at no cost to a user who has dialogs or updates (every member and every
+/// recipient of an update exists as a user).
+pub async fn must_exist(store: &Store, tenant: &TenantId, user: &UserId) -> Result<()> {
+    store
+        .coll(coll::USERS)
+        .find_one(by_id(tenant, user))
+        .projection(doc! {"_id": 1})
+        .await?
+        .map(|_| ())
+        .ok_or_else(|| user_not_found(user))
+}
+
 /// What `GET /api/users` may filter and sort by. `userId` and `createdAt` are indexed
 /// (`(tenantId, userId)`, `(tenantId, createdAt)`); the others scan the tenant's users under
 /// [`filter::SCAN_MAX_TIME`].

@@ -531,6 +531,7 @@ impl Client {
     }
 
     // ---- the user's view ----
+    // Each is a 404 `user_not_found` for a user that does not exist (never created, or deleted).
 
     /// `GET /api/users/{u}/dialogs`: the inbox, newest activity first.
     pub async fn user_dialogs(

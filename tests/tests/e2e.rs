@@ -87,6 +87,43 @@ async fn every_member_gets_sequenced_updates_through_the_api() {
 }
 
 #[tokio::test]
+async fn a_new_end_user_in_no_dialog_connects_and_then_sees_their_first_dialog() {
+    let stack = Stack::start("e2e_new").await;
+    let session = login(&stack, "+15550002222").await;
+    let me = session.user.user_id.clone();
+    // The tenant API does not know this user yet (its feed is a 404 user_not_found): the
+    // socket replays nothing and stays open.
+    let e = stack.client.user_updates(&me, 0, 100).await.err();
+    assert_eq!(e.and_then(|e| e.status()), Some(404));
+    let mut ws = connect(&stack, &session.token, Some(0)).await;
+    let first = frames_until_quiet(&mut ws, Duration::from_secs(2)).await;
+    assert!(first.iter().all(|f| f.event != "error"), "{first:?}");
+    stack
+        .client
+        .create_dialog(&CreateDialog {
+            members: vec![MemberInput {
+                user_id: me.clone(),
+                user_type: Default::default(),
+            }],
+            name: Some("welcome".into()),
+            meta: None,
+            created_by: None,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let created = loop {
+        let f = next_frame(&mut ws, Duration::from_secs(15))
+            .await
+            .unwrap_or_else(|| panic!("no frame for the new dialog: the socket closed?"));
+        if f.event == "dialog:update" {
+            break f;
+        }
+    };
+    assert_eq!(created.data["dialog"]["name"], "welcome", "{created:?}");
+    stack.stop().await;
+}
+
+#[tokio::test]
 async fn a_logged_in_user_sees_messages_live_and_resumes_without_duplicates() {
     let stack = Stack::start("e2e_ws").await;
     let session = login(&stack, "+15550001111").await;

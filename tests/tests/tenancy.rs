@@ -40,16 +40,19 @@ async fn one_tenant_cannot_read_or_write_another_tenants_data() {
         .unwrap_or_else(|e| panic!("{e}"))
         .data
         .is_empty());
-    let inbox = a
+    // B's alice is not a user of A: her views through A's key are 404, not B's data.
+    let e = a
         .user_dialogs(&user("alice"), 1, 100)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert!(inbox.data.is_empty());
-    let ups = a
+        .err()
+        .unwrap_or_else(|| panic!("A read the inbox of B's user"));
+    assert_eq!(e.status(), Some(404));
+    let e = a
         .user_updates(&user("alice"), 0, 100)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert!(ups.data.is_empty());
+        .err()
+        .unwrap_or_else(|| panic!("A read the feed of B's user"));
+    assert_eq!(e.status(), Some(404));
 
     // Writes into B's dialog through A's key fail and change nothing.
     let e = a

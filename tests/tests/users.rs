@@ -271,11 +271,18 @@ async fn deleting_a_user_removes_them_from_every_dialog_and_their_feed() {
     .await;
     c.expect_error("GET", "/api/users/bob", None, 404, "user_not_found")
         .await;
-    let inbox = c.expect("GET", "/api/users/bob/dialogs", None, 200).await;
-    assert_eq!(inbox["data"], json!([]));
-    // The worker writes nothing for bob after the delete: his feed stays empty.
-    let feed = c.expect("GET", "/api/users/bob/updates", None, 200).await;
-    assert_eq!(feed["data"], json!([]), "{feed}");
+    // His views are gone with him (not an empty inbox): 404, and the feed answers 404 only
+    // while nothing is stored for him, so the worker wrote nothing for bob after the delete.
+    for view in ["dialogs", "stats", "updates"] {
+        c.expect_error(
+            "GET",
+            &format!("/api/users/bob/{view}"),
+            None,
+            404,
+            "user_not_found",
+        )
+        .await;
+    }
     c.expect_error(
         "POST",
         &format!("/api/dialogs/{d1}/messages"),
@@ -304,5 +311,55 @@ async fn deleting_a_user_removes_them_from_every_dialog_and_their_feed() {
         c.expect("GET", "/api/users/bob", None, 200).await["data"]["userId"],
         "bob"
     );
+    let inbox = c.expect("GET", "/api/users/bob/dialogs", None, 200).await;
+    assert_eq!(inbox["data"][0]["dialogId"], d1.as_str(), "{inbox}");
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn the_views_of_a_user_without_dialogs_are_empty_and_of_an_unknown_user_404() {
+    let stack = Stack::start("userviews").await;
+    let c = Checked::new(stack.client.clone());
+    c.expect("POST", "/api/users", Some(json!({"userId": "dora"})), 201)
+        .await;
+    let inbox = c.expect("GET", "/api/users/dora/dialogs", None, 200).await;
+    assert_eq!(inbox["data"], json!([]));
+    assert_eq!(inbox["pagination"]["total"], 0);
+    let stats = c.expect("GET", "/api/users/dora/stats", None, 200).await;
+    assert_eq!(
+        stats["data"],
+        json!({"userId": "dora", "dialogCount": 0, "unreadDialogs": 0, "totalUnread": 0})
+    );
+    // Her feed holds her user.add (or nothing yet, while the worker has not written it).
+    let feed = c.expect("GET", "/api/users/dora/updates", None, 200).await;
+    assert!(
+        feed["data"].as_array().is_some_and(|d| d.len() <= 1),
+        "{feed}"
+    );
+    // A filter that matches nothing is still her (empty) inbox.
+    let none = c
+        .expect(
+            "GET",
+            "/api/users/dora/dialogs?filter=(unreadCount,gt,0)",
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(none["data"], json!([]));
+    for view in [
+        "dialogs",
+        "stats",
+        "updates",
+        "dialogs?filter=(unreadCount,gt,0)",
+    ] {
+        c.expect_error(
+            "GET",
+            &format!("/api/users/nobody/{view}"),
+            None,
+            404,
+            "user_not_found",
+        )
+        .await;
+    }
     stack.stop().await;
 }

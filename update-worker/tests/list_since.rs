@@ -3,12 +3,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use bson::doc;
+use chat3_core::docs::UserDoc;
 use chat3_core::events::{envelope, Actor};
 use chat3_core::store::{coll, Store};
 use chat3_core::testing::{mongo_args, unique_name};
 use chat3_core::updates::{self, Planned};
 use chat3_sdk::EventType;
-use chat3_sdk::{TenantId, UpdateType, UserId};
+use chat3_sdk::{TenantId, UpdateType, UserId, UserType};
 use serde_json::json;
 
 struct Db {
@@ -23,11 +24,18 @@ impl Db {
         updates::ensure_indexes(&store, updates::DEFAULT_RETENTION)
             .await
             .unwrap();
-        Self {
+        let db = Self {
             store,
             tenant: unique_name("tnt").parse().unwrap(),
             alice: "alice".parse().unwrap(),
-        }
+        };
+        // The feed of a user that does not exist is a 404: alice exists.
+        let alice = UserDoc::created(&db.tenant, &db.alice, &UserType::default(), 1);
+        chat3_core::testing::collection(&db.store, coll::USERS)
+            .insert_one(alice.to_doc())
+            .await
+            .unwrap();
+        db
     }
 
     /// Stores one update for alice from a fresh event; returns the event id.

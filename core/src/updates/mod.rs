@@ -199,7 +199,8 @@ async fn head_of(store: &Store, tenant: &TenantId, user: &UserId) -> Result<u64>
 ///
 /// `resync_required` is true when `since > 0` and the updates right after `since` are gone
 /// (retention dropped them), or when `since` is beyond the user's head (the client's cursor does
-/// not come from this server's log).
+/// not come from this server's log). 404 `user_not_found` for a user that does not exist (a
+/// deleted user's feed goes with them).
 #[tracing::instrument(skip_all, fields(tenant = %tenant, user = %user, since, limit))]
 pub async fn list_since(
     store: &Store,
@@ -229,6 +230,10 @@ pub async fn list_since(
         .max()
         .unwrap_or(0);
     let head_seq = head_of(store, tenant, user).await?.max(newest);
+    // The head outlives a deleted user (seqs are not reused), so an empty page is what asks.
+    if docs.is_empty() {
+        crate::users::must_exist(store, tenant, user).await?;
+    }
     let has_more = docs.len() as u64 > limit;
     let first_seq = docs.first().map(|d| crate::docs::u(d, "seq"));
     let data = readable(docs.into_iter().take(limit as usize));
