@@ -4,10 +4,11 @@
 #   scripts/schemathesis.sh
 #
 # It installs Schemathesis (pinned, from PyPI) into .local/schemathesis-venv when missing, uses the
-# MongoDB and RabbitMQ given by the environment (CHAT3_TEST_MONGODB_URI, RABBITMQ_URL: what
-# scripts/test.sh exports) or starts its own (scripts/services.sh), builds the debug binaries if
-# needed, starts chat3-api, update-worker and bff on free ports with their own database, exchange
-# and queue names, creates a tenant, keys and a dialog for the tests to hit, and then runs:
+# MongoDB and RabbitMQ given by the environment (CHAT3_TEST_MONGODB_URI, RABBITMQ_URL) or starts
+# its own (scripts/services.sh; under scripts/test.sh, its own SecantusDB), builds the debug
+# binaries if needed, starts chat3-api, update-worker and bff on free ports with their own
+# database, exchange and queue names, creates a tenant, keys and a dialog for the tests to hit,
+# and then runs:
 #
 #   1. api            openapi/openapi.yaml without the `tenants` tag, with the tenant key
 #   2. api-operator   openapi/openapi.yaml, tag `tenants` (tenants and API keys), operator key

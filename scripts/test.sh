@@ -81,10 +81,12 @@ if [ "$#" -gt 0 ]; then
 else
   step "cargo test" cargo test --workspace
 fi
-# Schemathesis against both OpenAPI specs, on the storage and broker above (CHAT3_TEST_MONGODB_URI,
-# RABBITMQ_URL). CHAT3_SKIP_SCHEMATHESIS=1 skips it.
+# Schemathesis against both OpenAPI specs, on the broker above and a SecantusDB of its own: the
+# one above holds every test's database by now, and its pauses under that load (seconds, seen
+# once in a long run) would read as responses over Schemathesis' time limit.
+# CHAT3_SKIP_SCHEMATHESIS=1 skips it.
 if [ "${CHAT3_SKIP_SCHEMATHESIS:-0}" != 1 ]; then
-  step "schemathesis" scripts/schemathesis.sh
+  step "schemathesis" env -u CHAT3_TEST_MONGODB_URI scripts/schemathesis.sh
 fi
 
 print_summary
