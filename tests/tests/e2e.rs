@@ -4,7 +4,7 @@ use chat3_sdk::EventType;
 use std::time::Duration;
 
 use chat3_sdk::{CreateDialog, MemberInput};
-use chat3_tests::fixtures::{text, user};
+use chat3_tests::fixtures::{dialog_of, text, user};
 use chat3_tests::ws::{connect, frames_until_quiet, login, next_frame};
 use chat3_tests::{eventually, Stack};
 use futures_util::StreamExt;
@@ -101,13 +101,8 @@ async fn a_new_end_user_in_no_dialog_connects_and_then_sees_their_first_dialog()
     stack
         .client
         .create_dialog(&CreateDialog {
-            members: vec![MemberInput {
-                user_id: me.clone(),
-                user_type: Default::default(),
-            }],
             name: Some("welcome".into()),
-            meta: None,
-            created_by: None,
+            ..dialog_of(&[me.as_str()])
         })
         .await
         .unwrap_or_else(|e| panic!("{e}"));

@@ -221,6 +221,10 @@ pub async fn list_since(
         .await?
         .try_collect()
         .await?;
+    // The head outlives a deleted user (seqs are not reused), so an empty page is what asks.
+    if docs.is_empty() {
+        crate::users::must_exist(store, tenant, user).await?;
+    }
     // The head is read after the page, so it is at least every seq the page shows (a head read
     // first could lag behind an update stored in between, and ask a client that has just seen
     // that update live to resync).
@@ -230,10 +234,6 @@ pub async fn list_since(
         .max()
         .unwrap_or(0);
     let head_seq = head_of(store, tenant, user).await?.max(newest);
-    // The head outlives a deleted user (seqs are not reused), so an empty page is what asks.
-    if docs.is_empty() {
-        crate::users::must_exist(store, tenant, user).await?;
-    }
     let has_more = docs.len() as u64 > limit;
     let first_seq = docs.first().map(|d| crate::docs::u(d, "seq"));
     let data = readable(docs.into_iter().take(limit as usize));
